@@ -1,0 +1,129 @@
+"""The ``freeagentics`` command line: serve, db, config (more groups arrive with their features)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from freeagentics.config import Settings, SettingsError, load_settings
+
+app = typer.Typer(
+    name="freeagentics", help="Run and operate FreeAgentics.", no_args_is_help=True, add_completion=False
+)
+db_app = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_help=True)
+config_app = typer.Typer(help="Settings and config-dir files.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+
+console = Console(stderr=True)
+
+EnvFileOption = Annotated[
+    Path | None,
+    typer.Option("--env-file", help="Env file to read (default: .env or $FREEAGENTICS_ENV_FILE)."),
+]
+
+
+def _settings(env_file: Path | None) -> Settings:
+    try:
+        return load_settings(env_file)
+    except SettingsError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    env_file: EnvFileOption = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+) -> None:
+    """Run the API server (and, on the embedded default, the demo world) until SIGTERM or Ctrl-C."""
+    import uvicorn
+
+    from freeagentics.api.app import create_app
+    from freeagentics.bootstrap import configure_process
+
+    settings = _settings(env_file)
+    configure_process(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host=host or settings.server.host,
+            port=port or settings.server.port,
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,  # client addresses come from our own trusted-proxy logic
+            server_header=False,
+            timeout_graceful_shutdown=int(settings.server.graceful_shutdown_seconds),
+            ws="websockets-sansio",
+        )
+    )
+    # uvicorn re-raises the signal that stopped it once it has drained; a no-op handler installed first is
+    # what it restores, so a drained SIGTERM ends with exit status 0 instead of death by signal.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    server.run()
+    if not server.started:
+        sys.exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    env_file: EnvFileOption = None,
+) -> None:
+    """Migrate the database up to REVISION (default: head)."""
+    from freeagentics.infra.db import migrate
+
+    settings = _settings(env_file)
+    migrate.upgrade(settings.database_url, revision)
+    typer.echo(f"database at {migrate.current_revision(settings.database_url)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision, e.g. -1 or base.")],
+    env_file: EnvFileOption = None,
+) -> None:
+    """Migrate the database down to REVISION."""
+    from freeagentics.infra.db import migrate
+
+    settings = _settings(env_file)
+    migrate.downgrade(settings.database_url, revision)
+    typer.echo(f"database at {migrate.current_revision(settings.database_url) or 'base'}")
+
+
+@db_app.command("current")
+def db_current(env_file: EnvFileOption = None) -> None:
+    """Print the database's revision and the code's head revision."""
+    from freeagentics.infra.db import migrate
+
+    settings = _settings(env_file)
+    current = migrate.current_revision(settings.database_url)
+    head = migrate.head_revision()
+    typer.echo(f"current: {current or 'base'}\nhead: {head}")
+    if current != head:
+        raise typer.Exit(1)
+
+
+@config_app.command("validate")
+def config_validate(env_file: EnvFileOption = None) -> None:
+    """Check the environment settings and every YAML file in the config dir; exit 1 on any problem."""
+    from freeagentics.infra.config_files import ConfigFileError, load_operator_config
+
+    settings = _settings(env_file)
+    try:
+        load_operator_config(settings.config_dir)
+    except ConfigFileError as exc:
+        for problem in exc.problems:
+            console.print(f"[red]invalid:[/red] {problem}", highlight=False)
+        raise typer.Exit(1) from None
+    typer.echo(f"settings ok ({settings.server.environment.value}); config dir {settings.config_dir} ok")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,64 @@
+"""ORM tables. The schema is owned by Alembic migrations (``migrations/versions``); keep both in step."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from freeagentics.infra.db.base import Base, JsonDocument, UtcDateTime, utc_now
+
+ROLES = ("admin", "operator", "researcher", "observer")
+AGENT_STATUSES = ("created", "running", "stopped", "error")
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(f"role IN {ROLES!r}", name="role_known"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
+
+
+class WorldRow(Base):
+    __tablename__ = "worlds"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(128))
+    spec: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    seed: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class AgentRow(Base):
+    __tablename__ = "agents"
+    __table_args__ = (
+        CheckConstraint(f"status IN {AGENT_STATUSES!r}", name="status_known"),
+        Index("ix_agents_world_id_status", "world_id", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    world_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("worlds.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    template: Mapped[str | None] = mapped_column(String(64))
+    model_spec: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="created", index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
