@@ -291,6 +291,8 @@ def _check_names(
         if not isinstance(value, (list, tuple)):
             issues.add(loc, f"expected a list of names, got {type_name(value)}", "type_error")
             return None
+        if what == "action" and count == 1 and len(value) == 0:
+            return ()  # an uncontrolled factor's single implicit action needs no name
         if len(value) != count:
             issues.add(loc, f"expected {count} {what} names, got {len(value)}", "shape_mismatch")
             return None

@@ -82,6 +82,15 @@ def is_number(value: object) -> bool:
     )
 
 
+def as_int(value: object) -> int | None:
+    """The integer a number stands for (``3`` or ``3.0``); ``None`` otherwise (``True`` included)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        return int(value)
+    return None
+
+
 def tensor_nbytes(shape: Sequence[int]) -> int:
     """Bytes of a float64 tensor of ``shape``."""
     return math.prod(shape) * _BYTES_PER_ENTRY
