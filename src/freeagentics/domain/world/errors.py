@@ -12,6 +12,10 @@ from dataclasses import dataclass
 
 Loc = tuple[str | int, ...]
 
+#: At most this many errors are kept (plus one ``too_many_errors`` entry), so a hostile document with a
+#: million bad cells yields a bounded error body.
+MAX_ERRORS = 50
+
 
 @dataclass(frozen=True)
 class FieldError:
@@ -29,9 +33,16 @@ class WorldValidationError(ValueError):
     """Raised with every problem found at once, so a client can fix its input in one round trip."""
 
     def __init__(self, errors: Iterable[FieldError]) -> None:
-        self.errors: tuple[FieldError, ...] = tuple(errors)
-        if not self.errors:
+        collected = list(errors)
+        if not collected:
             raise ValueError("WorldValidationError needs at least one FieldError")
+        if len(collected) > MAX_ERRORS:
+            dropped = len(collected) - MAX_ERRORS
+            collected = [
+                *collected[:MAX_ERRORS],
+                FieldError((), f"{dropped} more errors not shown", "too_many_errors"),
+            ]
+        self.errors: tuple[FieldError, ...] = tuple(collected)
         summary = "; ".join(f"{_format_loc(e.loc)}: {e.msg}" for e in self.errors[:5])
         more = f" (and {len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
         super().__init__(f"{len(self.errors)} validation error(s): {summary}{more}")

@@ -541,7 +541,7 @@ class GridWorld:
             raise WorldValidationError(
                 [
                     FieldError(
-                        (field,), "must be an integer array of [row, col] pairs, shape (N, 2)", "cell_type"
+                        (field,), "must be an integer array of [row, col] pairs, shape (N, 2)", "type_error"
                     )
                 ]
             )
@@ -561,7 +561,9 @@ class GridWorld:
                 for i in bad[:_MAX_REPORTED]
             ]
             if bad.size > _MAX_REPORTED:
-                errors.append(FieldError((field,), f"{bad.size - _MAX_REPORTED} more bad cells", "summary"))
+                errors.append(
+                    FieldError((field,), f"{bad.size - _MAX_REPORTED} more bad cells", "too_many_errors")
+                )
             raise WorldValidationError(errors)
         return cells
 
@@ -605,16 +607,16 @@ class _SnapshotReader:
     def read(self) -> _RestoredState:
         world, data = self.world, self.snapshot
         if not isinstance(data, Mapping):
-            raise WorldValidationError([FieldError((), "a snapshot must be an object", "dict_type")])
+            raise WorldValidationError([FieldError((), "a snapshot must be an object", "type_error")])
         if data.get("format") != SNAPSHOT_FORMAT:
-            self._error(("format",), f"expected {SNAPSHOT_FORMAT!r}", "value_error")
+            self._error(("format",), f"expected {SNAPSHOT_FORMAT!r}", "invalid_value")
         if data.get("spec") != world.spec.to_mapping():
             self._error(("spec",), "the snapshot belongs to a world with a different spec", "spec_mismatch")
         tick = self._int(data, "tick", (), 0, 2**62)
         capacity = self._int(data, "capacity", (), 0, world.spec.agent_limit)
         agents = data.get("agents")
         if not isinstance(agents, Mapping):
-            self._error(("agents",), "field required (an object)", "dict_type")
+            self._error(("agents",), "field required (an object)", "type_error")
             agents = {}
         slots = self._int_array(agents, "slots", ("agents",), 1)
         positions = self._int_array(agents, "positions", ("agents",), 2)
@@ -657,21 +659,21 @@ class _SnapshotReader:
 
         if slots.size and (slots.min() < 0 or slots.max() >= capacity or np.unique(slots).size != slots.size):
             self._error(
-                ("agents", "slots"), f"slots must be unique and lie in [0, {capacity})", "value_error"
+                ("agents", "slots"), f"slots must be unique and lie in [0, {capacity})", "invalid_value"
             )
         if slots.size > world.spec.agent_limit:
             self._error(("agents", "slots"), "more agents than the world allows", "too_large")
         if carried_from.size and (carried_from.min() < -1 or carried_from.max() >= num_piles):
-            self._error(("agents", "carried_from"), f"must lie in [-1, {num_piles})", "value_error")
+            self._error(("agents", "carried_from"), f"must lie in [-1, {num_piles})", "invalid_value")
         if deposits.size and deposits.min() < 0:
-            self._error(("agents", "deposits"), "must be >= 0", "value_error")
+            self._error(("agents", "deposits"), "must be >= 0", "invalid_value")
         if deposited.size and deposited.min() < 0:
-            self._error(("credits", "deposited"), "must be >= 0", "value_error")
+            self._error(("credits", "deposited"), "must be >= 0", "invalid_value")
         if resources_left.size and (
             resources_left.min() < 0 or (resources_left > world._initial_piles).any()
         ):
             self._error(
-                ("resources_left",), "must lie between 0 and each pile's initial amount", "value_error"
+                ("resources_left",), "must lie between 0 and each pile's initial amount", "invalid_value"
             )
         if not self.errors:
             total = int(resources_left.sum()) + int((carried_from >= 0).sum()) + int(deposited.sum())
@@ -706,14 +708,14 @@ class _SnapshotReader:
     def _int(self, data: Mapping[str, Any], key: str, prefix: Loc, low: int, high: int) -> int | None:
         value = data.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            self._error((*prefix, key), f"must be an integer in [{low}, {high}]", "int_type")
+            self._error((*prefix, key), f"must be an integer in [{low}, {high}]", "type_error")
             return None
         return value
 
     def _int_array(self, data: Mapping[str, Any], key: str, prefix: Loc, ndim: int) -> IntArray | None:
         value = data.get(key)
         if not isinstance(value, Sequence | np.ndarray) or isinstance(value, str | bytes):
-            self._error((*prefix, key), "field required (a list of integers)", "list_type")
+            self._error((*prefix, key), "field required (a list of integers)", "type_error")
             return None
         try:
             array = np.asarray(value)
@@ -723,7 +725,7 @@ class _SnapshotReader:
             return np.zeros((0,) * ndim if ndim == 1 else (0, 2), dtype=np.int64)
         if array.ndim != ndim or not np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_:
             shape = "integers" if ndim == 1 else "[row, col] integer pairs"
-            self._error((*prefix, key), f"must be a list of {shape}", "list_type")
+            self._error((*prefix, key), f"must be a list of {shape}", "type_error")
             return None
         return array.astype(np.int64)
 
@@ -731,13 +733,13 @@ class _SnapshotReader:
         if state is None:
             return None
         if not isinstance(state, Mapping) or state.get("bit_generator") not in _SUPPORTED_BIT_GENERATORS:
-            self._error(("rng",), "must be a numpy bit-generator state", "value_error")
+            self._error(("rng",), "must be a numpy bit-generator state", "invalid_value")
             return None
         bit_generator = getattr(np.random, str(state["bit_generator"]))()
         try:
             bit_generator.state = dict(state)
         except (TypeError, ValueError, KeyError, OverflowError) as error:
-            self._error(("rng",), f"invalid generator state: {error}", "value_error")
+            self._error(("rng",), f"invalid generator state: {error}", "invalid_value")
             return None
         return np.random.Generator(bit_generator)
 

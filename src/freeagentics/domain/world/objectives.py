@@ -66,7 +66,7 @@ def region_from_mapping(data: object, spec: GridWorldSpec, loc: Loc = ("region",
     """
     errors: list[FieldError] = []
     if not isinstance(data, Mapping):
-        raise WorldValidationError([FieldError(loc, "a region must be an object", "dict_type")])
+        raise WorldValidationError([FieldError(loc, "a region must be an object", "type_error")])
     if "cell" in data:
         errors.extend(
             FieldError((*loc, str(key)), "unknown field next to 'cell'", "extra_forbidden")
@@ -95,9 +95,9 @@ def region_from_mapping(data: object, spec: GridWorldSpec, loc: Loc = ("region",
         if parsed is not None:
             values[side] = parsed
     if "top" in values and "bottom" in values and values["top"] > values["bottom"]:
-        errors.append(FieldError((*loc, "bottom"), "must be >= top", "greater_than_equal"))
+        errors.append(FieldError((*loc, "bottom"), "must be >= top", "out_of_range"))
     if "left" in values and "right" in values and values["left"] > values["right"]:
-        errors.append(FieldError((*loc, "right"), "must be >= left", "greater_than_equal"))
+        errors.append(FieldError((*loc, "right"), "must be >= left", "out_of_range"))
     if errors:
         raise WorldValidationError(errors)
     return ObjectiveRegion(**values)

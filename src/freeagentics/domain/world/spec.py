@@ -29,9 +29,9 @@ from freeagentics.domain.world.errors import FieldError, Loc, WorldValidationErr
 
 Cell = tuple[int, int]
 
-#: Longest side of a grid. Caps memory and keeps the location-index modality of a template tractable.
-MAX_GRID_SIDE = 1_000
-#: Largest number of cells (``height * width``) of a grid.
+#: Longest side of a grid (long corridors are fine; the cell cap below bounds memory).
+MAX_GRID_SIDE = 4_096
+#: Largest number of cells (``height * width``): bounds memory and the location modality of templates.
 MAX_GRID_CELLS = 1_000_000
 #: Largest ``max_agents`` a spec may ask for.
 MAX_AGENTS_LIMIT = 1_000_000
@@ -120,7 +120,7 @@ def spec_from_mapping(data: object) -> GridWorldSpec:
     value (``("walls", 3)``, ``("resources", 0, "amount")``, ...).
     """
     if not isinstance(data, Mapping):
-        raise WorldValidationError([FieldError((), "a world spec must be an object", "dict_type")])
+        raise WorldValidationError([FieldError((), "a world spec must be an object", "type_error")])
     errors = [
         FieldError((str(key),), "unknown field", "extra_forbidden") for key in data if key not in SPEC_FIELDS
     ]
@@ -148,16 +148,16 @@ def parse_int(value: object, loc: Loc, errors: list[FieldError], *, minimum: int
     """
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         if isinstance(value, float) and not math.isfinite(value):
-            errors.append(FieldError(loc, f"must be a finite integer, got {value!r}", "finite_number"))
+            errors.append(FieldError(loc, f"must be a finite integer, got {value!r}", "not_finite"))
         else:
-            errors.append(FieldError(loc, f"must be an integer, got {type(value).__name__}", "int_type"))
+            errors.append(FieldError(loc, f"must be an integer, got {type(value).__name__}", "type_error"))
         return None
     number = int(value)
     if number < minimum:
-        errors.append(FieldError(loc, f"must be >= {minimum}, got {number}", "greater_than_equal"))
+        errors.append(FieldError(loc, f"must be >= {minimum}, got {number}", "out_of_range"))
         return None
     if number > maximum:
-        errors.append(FieldError(loc, f"must be <= {maximum}, got {number}", "less_than_equal"))
+        errors.append(FieldError(loc, f"must be <= {maximum}, got {number}", "out_of_range"))
         return None
     return number
 
@@ -170,7 +170,7 @@ def parse_cell(
     With an unknown (invalid) grid size only the shape and types are checked.
     """
     if not _is_sequence(value) or len(value) != 2:
-        errors.append(FieldError(loc, "a cell must be a [row, col] pair", "cell_type"))
+        errors.append(FieldError(loc, "a cell must be a [row, col] pair", "type_error"))
         return None
     row = parse_int(value[0], (*loc, 0), errors, minimum=0, maximum=MAX_GRID_SIDE)
     col = parse_int(value[1], (*loc, 1), errors, minimum=0, maximum=MAX_GRID_SIDE)
@@ -185,8 +185,17 @@ def parse_cell(
 
 
 def _parse_fields(fields: Mapping[str, object], errors: list[FieldError]) -> dict[str, Any]:
-    height = parse_int(fields["height"], ("height",), errors, minimum=1, maximum=MAX_GRID_SIDE)
-    width = parse_int(fields["width"], ("width",), errors, minimum=1, maximum=MAX_GRID_SIDE)
+    # A missing size was already reported by the caller; its cells are then only checked for shape.
+    height = (
+        parse_int(fields["height"], ("height",), errors, minimum=1, maximum=MAX_GRID_SIDE)
+        if "height" in fields
+        else None
+    )
+    width = (
+        parse_int(fields["width"], ("width",), errors, minimum=1, maximum=MAX_GRID_SIDE)
+        if "width" in fields
+        else None
+    )
     if height is not None and width is not None and height * width > MAX_GRID_CELLS:
         errors.append(
             FieldError(
@@ -224,7 +233,7 @@ def _parse_cell_list(
 ) -> list[Cell] | None:
     """The list of unique cells ``value``, or ``None`` when it is not a list at all."""
     if not _is_sequence(value):
-        errors.append(FieldError((name,), "must be a list of [row, col] cells", "list_type"))
+        errors.append(FieldError((name,), "must be a list of [row, col] cells", "type_error"))
         return None
     if len(value) > MAX_GRID_CELLS:
         errors.append(FieldError((name,), f"more than {MAX_GRID_CELLS} cells", "too_large"))
@@ -253,7 +262,7 @@ def _parse_resources(
     value: object, errors: list[FieldError], height: int | None, width: int | None
 ) -> list[ResourcePile] | None:
     if not _is_sequence(value):
-        errors.append(FieldError(("resources",), "must be a list of {cell, amount} objects", "list_type"))
+        errors.append(FieldError(("resources",), "must be a list of {cell, amount} objects", "type_error"))
         return None
     if len(value) > MAX_GRID_CELLS:
         errors.append(FieldError(("resources",), f"more than {MAX_GRID_CELLS} piles", "too_large"))
@@ -277,7 +286,7 @@ def _parse_resources(
                 continue
             raw_cell, raw_amount = item["cell"], item["amount"]
         else:
-            errors.append(FieldError(loc, "a resource pile must be an object {cell, amount}", "dict_type"))
+            errors.append(FieldError(loc, "a resource pile must be an object {cell, amount}", "type_error"))
             continue
         cell = parse_cell(raw_cell, (*loc, "cell"), errors, height=height, width=width)
         amount = parse_int(raw_amount, (*loc, "amount"), errors, minimum=1, maximum=MAX_RESOURCE_AMOUNT)
