@@ -3,7 +3,9 @@
 Equivalent to ``freeagentics serve``; settings come from the environment and ``.env``.
 """
 
-from freeagentics.cli.main import serve
+import sys
+
+from freeagentics.cli.main import app
 
 if __name__ == "__main__":
-    serve(env_file=None, host=None, port=None)
+    app(args=["serve", *sys.argv[1:]], prog_name="main.py")

@@ -252,7 +252,7 @@ def load_settings(env_file: Path | str | None = None) -> Settings:
     from pydantic import ValidationError
 
     resolved = _resolve_env_file(env_file)
-    if resolved is not None and not resolved.is_file():
+    if resolved is not None and not resolved.exists():
         raise SettingsError(f"{ENV_FILE_VARIABLE}: env file {resolved} does not exist")
     groups: dict[str, type[BaseSettings]] = {
         "server": ServerSettings,

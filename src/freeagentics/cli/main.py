@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from freeagentics.config import Settings, SettingsError, load_settings
+from freeagentics.config import ENV_FILE_VARIABLE, Settings, SettingsError, load_settings
 
 app = typer.Typer(
     name="freeagentics", help="Run and operate FreeAgentics.", no_args_is_help=True, add_completion=False
@@ -30,10 +30,13 @@ EnvFileOption = Annotated[
 
 def _settings(env_file: Path | None) -> Settings:
     try:
-        return load_settings(env_file)
+        settings = load_settings(env_file)
     except SettingsError as exc:
         console.print(f"[red]configuration error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
+    if settings.is_embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings
 
 
 @app.command()
@@ -43,16 +46,22 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
 ) -> None:
     """Run the API server (and, on the embedded default, the demo world) until SIGTERM or Ctrl-C."""
+    import os
+
     import uvicorn
 
-    from freeagentics.api.app import create_app
     from freeagentics.bootstrap import configure_process
 
     settings = _settings(env_file)
+    if env_file is not None:
+        # The app factory reads the settings again in the same process; point it at the same file.
+        os.environ[ENV_FILE_VARIABLE] = str(env_file)
     configure_process(settings)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings),
+            # By import string: the CLI and the API are sibling layers and never import each other.
+            "freeagentics.api.app:create_app",
+            factory=True,
             host=host or settings.server.host,
             port=port or settings.server.port,
             log_config=None,
