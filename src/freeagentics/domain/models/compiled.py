@@ -203,6 +203,7 @@ def check_sizes(
     modalities_loc: Loc = ("A",),
     policies_loc: Loc = ("policies",),
     policy_len_loc: Loc = ("policy_len",),
+    bytes_loc: Loc = (),
 ) -> bool:
     """Record an issue for every size over ``caps``; returns whether all sizes are within them."""
     before = len(issues.issues)
@@ -230,7 +231,7 @@ def check_sizes(
         issues.add(policies_loc, f"{num_policies} policies, over the cap of {caps.max_policies}", "too_large")
     if tensor_bytes > caps.max_tensor_bytes:
         issues.add(
-            (),
+            bytes_loc,
             f"model tensors need {tensor_bytes} bytes, over the cap of {caps.max_tensor_bytes}",
             "too_large",
         )
