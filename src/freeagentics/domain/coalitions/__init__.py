@@ -1,0 +1,57 @@
+"""Coalition formation: which agents serve which objective, exactly for small teams, at scale otherwise.
+
+- :mod:`.problem`: objectives, agent batches and the :class:`FormationProblem` (validated, frozen).
+- :mod:`.values`: the pluggable :class:`CoalitionValueFunction` protocol and the default
+  :class:`CapabilityCoverageValue` (capability coverage, travel distance, coalition size).
+- :mod:`.exact`: the optimal coalition structure by subset dynamic programming and branch and bound.
+- :mod:`.structure`: the :class:`CoalitionStructure` result and its invariants.
+- :mod:`.generators`: seeded random problems for tests and benchmarks.
+"""
+
+from freeagentics.domain.coalitions.exact import MAX_EXACT_AGENTS, form_coalitions_exact
+from freeagentics.domain.coalitions.generators import RandomProblemSettings, random_formation_problem
+from freeagentics.domain.coalitions.problem import (
+    AgentBatch,
+    FormationProblem,
+    InvalidFormationProblemError,
+    Objective,
+    Region,
+    capability_vector,
+)
+from freeagentics.domain.coalitions.structure import (
+    Coalition,
+    CoalitionInvariantError,
+    CoalitionStructure,
+    structure_from_assignment,
+    value_assignment,
+)
+from freeagentics.domain.coalitions.values import (
+    CapabilityCoverageValue,
+    CoalitionGains,
+    CoalitionValueFunction,
+    PartialCoverage,
+    manhattan_distance_to_regions,
+)
+
+__all__ = [
+    "MAX_EXACT_AGENTS",
+    "AgentBatch",
+    "CapabilityCoverageValue",
+    "Coalition",
+    "CoalitionGains",
+    "CoalitionInvariantError",
+    "CoalitionStructure",
+    "CoalitionValueFunction",
+    "FormationProblem",
+    "InvalidFormationProblemError",
+    "Objective",
+    "PartialCoverage",
+    "RandomProblemSettings",
+    "Region",
+    "capability_vector",
+    "form_coalitions_exact",
+    "manhattan_distance_to_regions",
+    "random_formation_problem",
+    "structure_from_assignment",
+    "value_assignment",
+]
