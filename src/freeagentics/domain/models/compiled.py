@@ -438,6 +438,17 @@ def _check_model(model: CompiledModel, issues: IssueCollector) -> dict[str, obje
         model.control_factors, ("control_factors",), issues, num_factors, strictly_increasing=True
     )
 
+    if control_factors is not None:
+        for f, nu in enumerate(num_controls):
+            if nu > 1 and f not in control_factors:
+                # pymdp enumerates every factor's actions whatever control_fac_idx says, so such a factor
+                # would be silently controlled there; refuse the ambiguity instead.
+                issues.add(
+                    ("control_factors",),
+                    f"factor {f} has {nu} actions but is not a control factor; "
+                    "list it as one or give it a single action",
+                    "invalid_value",
+                )
     policy_len = model.policy_len
     if not is_number(policy_len) or int(policy_len) != policy_len or int(policy_len) < 1:
         issues.add(("policy_len",), f"expected a positive integer, got {policy_len!r}", "invalid_value")

@@ -814,18 +814,8 @@ def spec_from_compiled(model: CompiledModel, name: str | None = None, descriptio
     """Describe a compiled model (a template, or pymdp arrays) as a spec.
 
     Missing names are generated (``factor_0``, ``s0``, ``o0``, ``u0``); deterministic ``B`` factors are
-    written as ``transitions``. A factor with several actions that is not a control factor cannot be written
-    (a spec factor is controllable exactly when it has actions) and raises :class:`ModelValidationError`.
+    written as ``transitions``.
     """
-    for f, nu in enumerate(model.num_controls):
-        if nu > 1 and f not in model.control_factors:
-            issues = IssueCollector()
-            issues.add(
-                ("control_factors",),
-                f"factor {f} has {nu} actions but is not controlled; a spec cannot express that",
-                "invalid_value",
-            )
-            issues.raise_if_any()
     factor_names = model.factor_names or tuple(f"factor_{f}" for f in range(model.num_factors))
     modality_names = model.modality_names or tuple(f"modality_{m}" for m in range(model.num_modalities))
     state_names = model.state_names or tuple(tuple(f"s{i}" for i in range(n)) for n in model.num_states)
