@@ -115,3 +115,36 @@ def test_a_named_env_file_that_does_not_exist_is_an_error(settings_env, tmp_path
 def test_trusted_networks_parse_comma_separated(settings_env) -> None:
     settings = settings_env(security_trusted_networks="10.0.0.0/8, 192.168.1.7")
     assert [str(n) for n in settings.security.trusted_networks] == ["10.0.0.0/8", "192.168.1.7/32"]
+
+
+def _documented_variables() -> set[str]:
+    from freeagentics.config import (
+        AuthSettings,
+        DatabaseSettings,
+        LoggingSettings,
+        RedisSettings,
+        RuntimeSettings,
+        SecuritySettings,
+        ServerSettings,
+    )
+
+    names = set()
+    for group in (
+        ServerSettings,
+        DatabaseSettings,
+        RedisSettings,
+        AuthSettings,
+        LoggingSettings,
+        RuntimeSettings,
+        SecuritySettings,
+    ):
+        prefix = group.model_config["env_prefix"]
+        names |= {f"{prefix}{field}".upper() for field in group.model_fields}
+    return names
+
+
+@pytest.mark.parametrize("example", [".env.example", ".env.production.example"])
+def test_every_setting_is_documented_in_the_env_examples(example: str) -> None:
+    text = (Path(__file__).resolve().parents[1] / example).read_text()
+    missing = sorted(name for name in _documented_variables() if name not in text)
+    assert missing == []

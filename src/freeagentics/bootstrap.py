@@ -57,7 +57,9 @@ def configure_process(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if not settings.is_production and settings.server.config_dir is None:
         seed_config_dir(settings.config_dir)
-    configure_logging(settings.log_dir, settings.logging.level, settings.logging.stdout)
+    configure_logging(
+        settings.log_dir, settings.logging.level, settings.logging.stdout, settings.logging.access_log
+    )
 
 
 async def build_container(settings: Settings) -> Container:

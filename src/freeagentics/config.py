@@ -82,6 +82,8 @@ class ServerSettings(BaseSettings):
     graceful_shutdown_seconds: float = Field(default=30.0, gt=0, le=600)
     demo_world: bool | None = None
     """Start the demo world of agents; defaults to on for the embedded default and off elsewhere."""
+    backup_dir: Path | None = None
+    """Where ``freeagentics backup`` writes; default ``/backups`` in production, ``<data_dir>/backups`` else."""
 
 
 class DatabaseSettings(BaseSettings):
@@ -134,7 +136,8 @@ class LoggingSettings(BaseSettings):
 class RuntimeSettings(BaseSettings):
     model_config = _group_config("FREEAGENTICS_RUNTIME_")
 
-    checkpoint_every_ticks: int = Field(default=50, ge=1, le=100_000)
+    enabled: bool = True
+    """Whether this process may step agents; false makes an API-only replica (never takes the lock)."""
 
 
 def _parse_networks(value: Any) -> Any:
@@ -156,6 +159,8 @@ class SecuritySettings(BaseSettings):
     """Peers whose X-Forwarded-For header is believed; empty means the header is ignored."""
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    tls_cert_file: Path = Path("/etc/ssl/certs/freeagentics.crt")
+    """The certificate Nginx serves; posture validation checks its expiry."""
 
     @field_validator("trusted_networks", "trusted_proxies", "cors_origins", mode="before")
     @classmethod

@@ -79,7 +79,9 @@ def _file_handler(path: Path, level: int, only: str | None = None) -> logging.Ha
     return handler
 
 
-def configure_logging(log_dir: Path, level: str = "INFO", stdout: bool = True) -> None:
+def configure_logging(
+    log_dir: Path, level: str = "INFO", stdout: bool = True, access_log: bool = True
+) -> None:
     """Install the JSON handlers on the root logger, replacing any installed by an earlier call."""
     log_dir.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
@@ -107,6 +109,7 @@ def configure_logging(log_dir: Path, level: str = "INFO", stdout: bool = True) -
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger(ACCESS_LOGGER).disabled = not access_log
 
 
 def reopen_log_files() -> None:
