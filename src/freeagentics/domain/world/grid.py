@@ -17,8 +17,9 @@ Conventions (shared with the templates through :mod:`freeagentics.domain.convent
 - Resources are conserved: ``resources_left + carried + deposited == spec.total_resources`` at all times. An
   agent removed while carrying returns its unit to the pile it came from.
 
-Internally a cell is an index into the grid padded with a ring of walls, so a move is one addition and one
-lookup with no bounds test; free slots sit on padded cell 0 (a corner of that ring).
+Internally a cell is an index into the grid padded with a ring of walls, and a step is a few table lookups
+indexed by ``cell * NUM_ACTIONS + action`` (no bounds tests, no per-agent Python); free slots sit on padded
+cell 0, a corner of that ring, where every action is a no-op.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from freeagentics.domain.world.objectives import Objectives, ObjectiveStatus, ob
 from freeagentics.domain.world.spec import GridWorldSpec, spec_from_mapping
 
 IntArray = NDArray[np.int64]
+#: Padded cell indices; int32 halves the memory traffic of the per-step lookups.
+CellArray = NDArray[np.int32]
 BoolArray = NDArray[np.bool_]
 
 #: Number of distinct actions the world understands (``CollectorAction``).
@@ -150,12 +153,14 @@ class GridWorld:
         self._is_move: BoolArray = np.zeros(NUM_ACTIONS, dtype=bool)
         self._is_move[[Move.UP, Move.DOWN, Move.LEFT, Move.RIGHT]] = True
 
+        self._build_transition_tables(num_padded)
+
         self._rng: np.random.Generator | None = None
         self._tick = 0
         self._pile_amount: IntArray = np.zeros(self._num_piles + 1, dtype=np.int64)
         self._deposited: IntArray = np.zeros(self._num_goals + 1, dtype=np.int64)
         self._content: IntArray = np.empty(num_padded, dtype=np.int64)
-        self._cell: IntArray = np.zeros(0, dtype=np.int64)
+        self._cell: CellArray = np.zeros(0, dtype=np.int32)
         self._active: BoolArray = np.zeros(0, dtype=bool)
         self._carried_from: IntArray = np.zeros(0, dtype=np.int64)
         self._deposits_by_slot: IntArray = np.zeros(0, dtype=np.int64)
@@ -263,27 +268,22 @@ class GridWorld:
             )
         if action.size and (action.min() < 0 or action.max() >= NUM_ACTIONS):
             raise ValueError(f"actions must lie in [0, {NUM_ACTIONS}), got [{action.min()}, {action.max()}]")
-        # Free slots sit on a blocked corner cell where a real move could index outside the grid.
-        action = np.where(self._active, action, int(Move.STAY))
         self._tick += 1
 
-        old_cell = self._cell
-        target = old_cell + self._action_offset[action]
-        blocked = self._blocked[target]
-        is_move = self._is_move[action]
-        new_cell = np.where(blocked, old_cell, target)
+        key = self._cell * NUM_ACTIONS + action
+        new_cell = self._next_cell[key]
+        bumped = np.flatnonzero(self._bumps[key])
+        goal_reached = np.flatnonzero(self._enters_goal[key])
         self._cell = new_cell
-        bumped = np.flatnonzero(blocked & is_move)
-        goal_index = self._goal_of[new_cell]
-        goal_reached = np.flatnonzero(is_move & ~blocked & (goal_index < self._num_goals))
 
-        collected, collected_piles = self._collect(action, new_cell, generator)
-        deposited = np.flatnonzero(
-            (action == CollectorAction.DEPOSIT)
-            & (self._carried_from < self._num_piles)
-            & (goal_index < self._num_goals)
+        collected, collected_piles = self._collect(
+            np.flatnonzero(action == CollectorAction.COLLECT), generator
         )
-        deposited_goal = goal_index[deposited]
+        depositing = np.flatnonzero(action == CollectorAction.DEPOSIT)
+        depositing_goal = self._goal_of[new_cell[depositing]]
+        can_deposit = (self._carried_from[depositing] < self._num_piles) & (depositing_goal < self._num_goals)
+        deposited = depositing[can_deposit]
+        deposited_goal = depositing_goal[can_deposit]
         np.add.at(self._deposited, deposited_goal, 1)
         self._deposits_by_slot[deposited] += 1
         self._carried_from[deposited] = self._num_piles
@@ -292,7 +292,7 @@ class GridWorld:
             tick=self._tick,
             bumped=bumped,
             goal_reached=goal_reached,
-            goal_reached_goal=goal_index[goal_reached],
+            goal_reached_goal=self._goal_of[new_cell[goal_reached]],
             collected=collected,
             collected_cell=self._row_col_of[self._pile_cells[collected_piles]],
             deposited=deposited,
@@ -300,19 +300,17 @@ class GridWorld:
         )
         return StepResult(observations=self.observe(), events=events)
 
-    def _collect(
-        self, action: IntArray, cell: IntArray, generator: np.random.Generator
-    ) -> tuple[IntArray, IntArray]:
-        """Resolve ``COLLECT``: returns the collecting slots and their pile indices (both ``(K,)``)."""
-        pile = self._pile_of[cell]
-        candidates = np.flatnonzero(
-            (action == CollectorAction.COLLECT)
-            & (self._carried_from == self._num_piles)
-            & (self._pile_amount[pile] > 0)
-        )
+    def _collect(self, collecting: IntArray, generator: np.random.Generator) -> tuple[IntArray, IntArray]:
+        """Resolve ``COLLECT`` by the slots ``collecting`` ``(K,)``.
+
+        Returns the slots that picked up a unit and the indices of their piles, both ``(J,)``.
+        """
+        pile = self._pile_of[self._cell[collecting]]
+        can_collect = (self._carried_from[collecting] == self._num_piles) & (self._pile_amount[pile] > 0)
+        candidates = collecting[can_collect]
         if candidates.size == 0:
             return candidates, candidates
-        candidate_pile = pile[candidates]
+        candidate_pile = pile[can_collect]
         # Within each pile, rank the candidates in a uniformly random order; the first `amount` win.
         order = np.lexsort((generator.random(candidates.size), candidate_pile))
         sorted_pile = candidate_pile[order]
@@ -482,6 +480,23 @@ class GridWorld:
 
     # ------------------------------------------------------------------ helpers
 
+    def _build_transition_tables(self, num_padded: int) -> None:
+        """Per ``(cell, action)`` outcome tables, indexed by ``cell * NUM_ACTIONS + action``.
+
+        A step then costs three lookups whatever the action mix. Cells of the padding ring and walls map every
+        action back to themselves without a bump: agents never stand there, except free slots parked on
+        cell 0, which thereby need no masking.
+        """
+        cell = np.arange(num_padded, dtype=np.int64)[:, None]
+        target = np.clip(cell + self._action_offset[None, :], 0, num_padded - 1)
+        standable = ~self._blocked[:, None]
+        moves = standable & ~self._blocked[target]
+        self._next_cell: CellArray = np.where(moves, target, cell).astype(np.int32).ravel()
+        self._bumps: BoolArray = (standable & ~moves & self._is_move[None, :]).ravel()
+        self._enters_goal: BoolArray = (
+            moves & self._is_move[None, :] & (self._goal_of[target] < self._num_goals)
+        ).ravel()
+
     def _padded(self, cell: tuple[int, int]) -> int:
         return (cell[0] + 1) * self._padded_width + cell[1] + 1
 
@@ -517,7 +532,7 @@ class GridWorld:
 
     def _allocate_slots(self, capacity: int) -> None:
         """Fresh per-slot arrays of ``capacity`` free slots."""
-        self._cell = np.full(capacity, _FREE_CELL, dtype=np.int64)
+        self._cell = np.full(capacity, _FREE_CELL, dtype=np.int32)
         self._active = np.zeros(capacity, dtype=bool)
         self._carried_from = np.full(capacity, self._num_piles, dtype=np.int64)
         self._deposits_by_slot = np.zeros(capacity, dtype=np.int64)
@@ -525,7 +540,7 @@ class GridWorld:
     def _grow_slots(self, capacity: int) -> None:
         """Extend the per-slot arrays to ``capacity``, keeping every existing slot."""
         extra = capacity - self.capacity
-        self._cell = np.concatenate([self._cell, np.full(extra, _FREE_CELL, dtype=np.int64)])
+        self._cell = np.concatenate([self._cell, np.full(extra, _FREE_CELL, dtype=np.int32)])
         self._active = np.concatenate([self._active, np.zeros(extra, dtype=bool)])
         self._carried_from = np.concatenate(
             [self._carried_from, np.full(extra, self._num_piles, dtype=np.int64)]
