@@ -101,6 +101,17 @@ class GridWorldSpec:
     def total_resources(self) -> int:
         return sum(pile.amount for pile in self.resources)
 
+    def layout_parameters(self) -> dict[str, Any]:
+        """The layout as grid-template parameters (``height``, ``width``, ``walls``, ``resources``, ``goals``,
+        cells as ``[row, col]`` lists), so an agent's model describes the world it acts in."""
+        return {
+            "height": self.height,
+            "width": self.width,
+            "walls": [list(cell) for cell in self.walls],
+            "resources": [list(pile.cell) for pile in self.resources],
+            "goals": [list(cell) for cell in self.goals],
+        }
+
     def to_mapping(self) -> dict[str, Any]:
         """The spec as JSON-ready plain data; ``spec_from_mapping(spec.to_mapping()) == spec``."""
         return {
