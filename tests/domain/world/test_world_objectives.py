@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from freeagentics.domain.coalitions.problem import Region
 from freeagentics.domain.world import (
     ObjectiveRegion,
     Objectives,
@@ -31,6 +32,13 @@ def test_cell_objective_completes_when_members_cover_every_capability() -> None:
     assert status.complete.tolist() == [True]
     assert status.present_count.tolist() == [3]
     assert status.counted.tolist() == [True, True, True]
+
+
+def test_coalition_regions_are_accepted_as_they_are() -> None:
+    objectives = Objectives.from_regions(
+        [Region.cell(1, 2), Region(top=0, left=0, bottom=1, right=1)], [[1.0], [1.0]]
+    )
+    assert objectives.regions.tolist() == [[1, 2, 1, 2], [0, 0, 1, 1]]
 
 
 def test_region_bounds_are_inclusive() -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -32,6 +33,22 @@ BoolArray = NDArray[np.bool_]
 
 #: Relative slack when comparing summed float capabilities with requirements (sums of integers are exact).
 COVERAGE_TOLERANCE = 1e-9
+
+
+class RegionLike(Protocol):
+    """Inclusive ``top``/``left``/``bottom``/``right`` cell bounds.
+
+    :class:`ObjectiveRegion` and the coalition package's ``Region`` both qualify.
+    """
+
+    @property
+    def top(self) -> int: ...
+    @property
+    def left(self) -> int: ...
+    @property
+    def bottom(self) -> int: ...
+    @property
+    def right(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -131,7 +148,7 @@ class Objectives:
         object.__setattr__(self, "required", required)
 
     @classmethod
-    def from_regions(cls, regions: Sequence[ObjectiveRegion], required: ArrayLike) -> Objectives:
+    def from_regions(cls, regions: Sequence[RegionLike], required: ArrayLike) -> Objectives:
         table = np.array([[r.top, r.left, r.bottom, r.right] for r in regions], dtype=np.int64)
         return cls(regions=table.reshape(len(regions), 4), required=np.asarray(required, dtype=np.float64))
 
