@@ -52,6 +52,9 @@ def test_reset_places_agents_and_returns_their_observations() -> None:
     assert observations.location.tolist() == [0, 4, 19]
     assert observations.cell_content.tolist() == [CellContent.EMPTY, CellContent.RESOURCE, CellContent.GOAL]
     assert observations.collector().tolist() == [[0, 0], [4, 1], [19, 2]]
+    assert observations.collector([2, 0]).tolist() == [[19, 2], [0, 0]]
+    assert observations.explorer().tolist() == [[0], [4], [19]]
+    assert observations.explorer(np.array([1])).tolist() == [[4]]
     assert world.positions().tolist() == [[0, 0], [0, 4], [3, 4]]
     assert world.tick == 0
 
@@ -319,6 +322,23 @@ def test_event_records_are_plain_data() -> None:
         {"type": "goal_reached", "tick": 1, "slot": 2, "goal": 0},
         {"type": "resource_collected", "tick": 1, "slot": 1, "cell": [0, 4]},
     ]
+
+
+def test_summary_counts_resources_wherever_they_are() -> None:
+    world = GridWorld(small_spec(goals=[[0, 3]]))
+    world.reset(0, [[0, 4], [0, 4]])
+    world.step(actions(A.COLLECT, A.COLLECT))
+    world.step(actions(Move.LEFT, Move.STAY))
+    world.step(actions(A.DEPOSIT, Move.STAY))
+    assert world.summary() == {
+        "tick": 3,
+        "agents": 2,
+        "capacity": 2,
+        "resources_left": 0,
+        "resources_carried": 1,
+        "resources_deposited": 1,
+        "resources_total": 2,
+    }
 
 
 def test_grids_describe_walls_resources_and_goals() -> None:

@@ -62,9 +62,23 @@ class GridObservations:
     location: IntArray
     cell_content: IntArray
 
-    def collector(self) -> IntArray:
-        """``(capacity, 2)``: the collector's two modalities, location then cell content."""
-        return np.stack([self.location, self.cell_content], axis=1)
+    def explorer(self, slots: ArrayLike | None = None) -> IntArray:
+        """``(K, 1)``: the grid explorer's observations for ``slots`` ``(K,)`` (every slot when ``None``).
+
+        Laid out as the engine's ``(N, num_modalities)`` observation matrix.
+        """
+        location = self.location if slots is None else self.location[np.asarray(slots)]
+        return location[:, None]
+
+    def collector(self, slots: ArrayLike | None = None) -> IntArray:
+        """``(K, 2)``: the resource collector's observations for ``slots`` (every slot when ``None``).
+
+        Column 0 is the location, column 1 the cell content, as the template orders its modalities.
+        """
+        if slots is None:
+            return np.stack([self.location, self.cell_content], axis=1)
+        index = np.asarray(slots)
+        return np.stack([self.location[index], self.cell_content[index]], axis=1)
 
 
 @dataclass(frozen=True)
@@ -396,6 +410,19 @@ class GridWorld:
     @property
     def total_deposited(self) -> int:
         return int(self._deposited[: self._num_goals].sum())
+
+    def summary(self) -> dict[str, Any]:
+        """A few JSON-ready totals, cheap enough to stream every tick (unlike :meth:`snapshot`)."""
+        carried = int(np.count_nonzero(self._carried_from < self._num_piles))
+        return {
+            "tick": self._tick,
+            "agents": self.num_agents,
+            "capacity": self.capacity,
+            "resources_left": int(self._pile_amount[: self._num_piles].sum()),
+            "resources_carried": carried,
+            "resources_deposited": self.total_deposited,
+            "resources_total": self.spec.total_resources,
+        }
 
     def objective_status(
         self, objectives: Objectives, capabilities: ArrayLike, assignment: ArrayLike | None = None
