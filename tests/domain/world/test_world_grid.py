@@ -208,8 +208,12 @@ def test_reset_rejects_bad_start_positions_with_their_index() -> None:
         (("start_positions", 2), "out_of_range"),
         (("start_positions", 3), "out_of_range"),
     ]
-    with pytest.raises(WorldValidationError):
-        world.reset(0, [0, 0])
+    for malformed in ([0, 0], [[0, 0], [1]], [[0.0, 1.0]], [[0, 0, 0]]):
+        with pytest.raises(WorldValidationError) as raised:
+            world.reset(0, malformed)
+        assert [(e.loc, e.type) for e in raised.value.errors] == [(("start_positions",), "type_error")]
+    assert world.reset(0, np.zeros((0, 2), dtype=np.int64)).location.size == 0
+    assert world.reset(0, []).location.size == 0
     with pytest.raises(ValueError, match="not both"):
         world.reset(0, [[0, 0]], num_agents=1)
 

@@ -204,6 +204,7 @@ class GridWorld:
             count = 0 if num_agents is None else num_agents
             if count < 0:
                 raise ValueError(f"num_agents must be >= 0, got {count}")
+            self._check_limit(count, "num_agents")
             cells = self._open_cells[generator.integers(0, self._open_cells.size, size=count)]
         self._check_limit(cells.size, "start_positions")
         self._rng = generator
@@ -225,12 +226,14 @@ class GridWorld:
             raise ValueError("give exactly one of positions or count")
         if positions is not None:
             cells = self._validated_cells(positions, "positions")
+            self._check_limit(self.num_agents + cells.size, "positions")
         else:
             assert count is not None
             if count < 0:
                 raise ValueError(f"count must be >= 0, got {count}")
+            # Checked before drawing so a refused request leaves the generator untouched.
+            self._check_limit(self.num_agents + count, "count")
             cells = self._open_cells[generator.integers(0, self._open_cells.size, size=count)]
-        self._check_limit(self.num_agents + cells.size, "positions")
         free = np.flatnonzero(~self._active)
         if free.size < cells.size:
             needed = self.capacity + cells.size - free.size
@@ -576,8 +579,11 @@ class GridWorld:
 
     def _validated_cells(self, positions: ArrayLike, field: str) -> IntArray:
         """Padded cell indices ``(K,)`` of ``positions`` ``(K, 2)``; raises naming every bad row."""
-        array = np.asarray(positions)
-        if array.size == 0:
+        try:
+            array = np.asarray(positions)
+        except ValueError:  # ragged nested lists
+            array = np.zeros((1, 0), dtype=object)
+        if (array.size == 0 and array.ndim == 1) or array.shape == (0, 2):
             return np.zeros(0, dtype=np.int64)
         if array.ndim != 2 or array.shape[1] != 2 or not np.issubdtype(array.dtype, np.integer):
             raise WorldValidationError(
