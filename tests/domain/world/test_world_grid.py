@@ -372,6 +372,14 @@ def test_world_objective_status_uses_current_positions() -> None:
     assert members.counted.tolist() == [True, False, False]
 
 
+def test_per_slot_state_is_a_few_bytes() -> None:
+    world = GridWorld(small_spec())
+    world.reset(0, num_agents=1000)
+    assert world.nbytes_per_slot == 21
+    per_slot_total = world._cell.nbytes + world._active.nbytes + world._carried_from.nbytes
+    assert per_slot_total + world._deposits_by_slot.nbytes == 21 * world.capacity
+
+
 def test_stepping_a_large_population_applies_every_action() -> None:
     world = GridWorld(spec_from_mapping({"height": 100, "width": 100}))
     world.reset(0, num_agents=20_000)

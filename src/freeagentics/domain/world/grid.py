@@ -373,6 +373,12 @@ class GridWorld:
         """``(capacity,)`` read-only: whether each slot holds an agent."""
         return _read_only(self._active)
 
+    @property
+    def nbytes_per_slot(self) -> int:
+        """Bytes of world state per slot (cell, occupancy, load, deposit count); the rest is per world."""
+        per_slot = (self._cell, self._active, self._carried_from, self._deposits_by_slot)
+        return sum(array.itemsize for array in per_slot)
+
     def active_slots(self) -> IntArray:
         """``(N,)`` the occupied slots, ascending."""
         return np.flatnonzero(self._active).astype(np.int64)
