@@ -4,6 +4,7 @@
 - :mod:`.values`: the pluggable :class:`CoalitionValueFunction` protocol and the default
   :class:`CapabilityCoverageValue` (capability coverage, travel distance, coalition size).
 - :mod:`.exact`: the optimal coalition structure by subset dynamic programming and branch and bound.
+- :mod:`.scalable`: greedy formation with local improvement and an upper bound, for thousands of agents.
 - :mod:`.structure`: the :class:`CoalitionStructure` result and its invariants.
 - :mod:`.generators`: seeded random problems for tests and benchmarks.
 """
@@ -18,6 +19,7 @@ from freeagentics.domain.coalitions.problem import (
     Region,
     capability_vector,
 )
+from freeagentics.domain.coalitions.scalable import ScalableSettings, form_coalitions_scalable
 from freeagentics.domain.coalitions.structure import (
     Coalition,
     CoalitionInvariantError,
@@ -48,8 +50,10 @@ __all__ = [
     "PartialCoverage",
     "RandomProblemSettings",
     "Region",
+    "ScalableSettings",
     "capability_vector",
     "form_coalitions_exact",
+    "form_coalitions_scalable",
     "manhattan_distance_to_regions",
     "random_formation_problem",
     "structure_from_assignment",

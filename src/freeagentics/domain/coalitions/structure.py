@@ -193,21 +193,19 @@ def structure_from_assignment(
     labels = np.asarray(assignment, dtype=np.int64)
     valued = value_assignment(problem, value_function, labels, member_costs)
     order = np.argsort(labels, kind="stable")
-    sorted_labels = labels[order]
-    coalitions = []
-    for j in np.flatnonzero(valued.sizes > 0):
-        start, stop = np.searchsorted(sorted_labels, [j, j + 1])
-        members = tuple(int(i) for i in np.sort(order[start:stop]))
-        coalitions.append(
-            Coalition(
-                objective_index=int(j),
-                objective_id=problem.objectives[j].id,
-                members=members,
-                value=float(valued.values[j]),
-                satisfied=bool(valued.satisfied[j]),
-            )
+    formed = np.flatnonzero(valued.sizes > 0)
+    boundaries = np.searchsorted(labels[order], formed)
+    coalitions = [
+        Coalition(
+            objective_index=int(j),
+            objective_id=problem.objectives[j].id,
+            members=tuple(np.sort(order[start : start + valued.sizes[j]]).tolist()),
+            value=float(valued.values[j]),
+            satisfied=bool(valued.satisfied[j]),
         )
-    unassigned = tuple(int(i) for i in np.flatnonzero(labels < 0))
+        for j, start in zip(formed, boundaries, strict=True)
+    ]
+    unassigned = tuple(np.flatnonzero(labels < 0).tolist())
     total = math.fsum(c.value for c in coalitions)
     return CoalitionStructure(
         coalitions=tuple(coalitions),
