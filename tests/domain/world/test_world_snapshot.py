@@ -84,6 +84,14 @@ def test_snapshot_before_reset_restores_an_unreset_world() -> None:
         restored.add_agents(count=1)
 
 
+def test_the_spec_is_compared_by_meaning_not_by_spelling() -> None:
+    world = played_world()
+    snapshot = world.snapshot()
+    del snapshot["spec"]["max_agents"]
+    clone = GridWorld.from_snapshot(snapshot)
+    assert clone.snapshot() == world.snapshot()
+
+
 def test_a_snapshot_of_another_world_is_rejected() -> None:
     world = played_world()
     snapshot = world.snapshot()

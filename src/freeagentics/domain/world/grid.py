@@ -664,8 +664,13 @@ class _SnapshotReader:
             raise WorldValidationError([FieldError((), "a snapshot must be an object", "type_error")])
         if data.get("format") != SNAPSHOT_FORMAT:
             self._error(("format",), f"expected {SNAPSHOT_FORMAT!r}", "invalid_value")
-        if data.get("spec") != world.spec.to_mapping():
-            self._error(("spec",), "the snapshot belongs to a world with a different spec", "spec_mismatch")
+        try:
+            if spec_from_mapping(data.get("spec")) != world.spec:
+                self._error(
+                    ("spec",), "the snapshot belongs to a world with a different spec", "spec_mismatch"
+                )
+        except WorldValidationError as error:
+            self.errors.extend(FieldError(("spec", *e.loc), e.msg, e.type) for e in error.errors)
         tick = self._int(data, "tick", (), 0, 2**62)
         capacity = self._int(data, "capacity", (), 0, world.spec.agent_limit)
         agents = data.get("agents")
