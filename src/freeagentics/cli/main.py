@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from freeagentics.cli.backup import backup_app
 from freeagentics.config import ENV_FILE_VARIABLE, Settings, SettingsError, load_settings
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ db_app = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_he
 config_app = typer.Typer(help="Settings and config-dir files.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
+app.add_typer(backup_app, name="backup")
 
 console = Console(stderr=True)
 
