@@ -364,6 +364,21 @@ def _check_model(model: CompiledModel, issues: IssueCollector) -> dict[str, obje
     num_controls = [int(b.shape[2]) for b in B_ok]
     num_factors = len(B_ok)
 
+    # D depends only on B's sizes: check it before A so its problems are reported even when A is broken.
+    D: list[FloatArray | None] = []
+    raw_D = _tensor_list(model.D, ("D",), issues, allow_none_entries=False)
+    if raw_D is not None and len(raw_D) != num_factors:
+        issues.add(
+            ("D",), f"expected {num_factors} arrays (one per factor), got {len(raw_D)}", "shape_mismatch"
+        )
+        raw_D = None
+    if raw_D is not None:
+        for f, d in enumerate(raw_D):
+            array = parse_tensor(d, ("D", f), issues, shape=(num_states[f],), shape_note="Ns[f]")
+            if array is not None and not check_probability_tensor(array, ("D", f), issues):
+                array = None
+            D.append(array)
+
     factor_list_raw = model.A_factor_list
     A_factor_list: list[tuple[int, ...]] = []
     if not isinstance(factor_list_raw, (list, tuple)) or len(factor_list_raw) != len(raw_A):
@@ -419,20 +434,6 @@ def _check_model(model: CompiledModel, issues: IssueCollector) -> dict[str, obje
             parse_tensor(c, ("C", m), issues, shape=(num_obs[m],), shape_note="No[m]")
             for m, c in enumerate(raw_C)
         ]
-
-    D: list[FloatArray | None] = []
-    raw_D = _tensor_list(model.D, ("D",), issues, allow_none_entries=False)
-    if raw_D is not None and len(raw_D) != num_factors:
-        issues.add(
-            ("D",), f"expected {num_factors} arrays (one per factor), got {len(raw_D)}", "shape_mismatch"
-        )
-        raw_D = None
-    if raw_D is not None:
-        for f, d in enumerate(raw_D):
-            array = parse_tensor(d, ("D", f), issues, shape=(num_states[f],), shape_note="Ns[f]")
-            if array is not None and not check_probability_tensor(array, ("D", f), issues):
-                array = None
-            D.append(array)
 
     control_factors = _index_list(
         model.control_factors, ("control_factors",), issues, num_factors, strictly_increasing=True
