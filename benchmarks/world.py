@@ -2,9 +2,10 @@
 
 Run: ``.venv/bin/python benchmarks/world.py`` (options: ``--steps``, ``--agents``, ``--sizes``, ``--seed``).
 
-Each world has ~10 % walls, ~5 % resource cells holding 5 units each and 4 goal cells, all drawn from the
-seed. Two action mixes are timed: ``moves`` (explorers: the five moves) and ``mixed`` (collectors: all
-seven actions uniformly, so collection contention and deposits are exercised). Actions are drawn before
+Each world is ``random_grid_spec`` with ~10 % walls (cells cut off from the main region walled too), 5 %
+of the cells holding 5 resource units each and 4 goal cells, all drawn from the seed. Two action mixes
+are timed: ``moves`` (explorers: the five moves) and ``mixed`` (collectors: all seven actions uniformly,
+so collection contention and deposits are exercised). Actions are drawn before
 timing; the clock covers only ``step`` (observations and events included).
 """
 
@@ -16,17 +17,19 @@ import time
 import numpy as np
 
 from freeagentics.domain.conventions import CollectorAction, Move
-from freeagentics.domain.world import GridWorld, GridWorldSpec, ResourcePile
+from freeagentics.domain.world import GridWorld, GridWorldSpec, random_grid_spec
 
 
-def random_spec(size: int, rng: np.random.Generator) -> GridWorldSpec:
-    cells = [(int(r), int(c)) for r, c in np.ndindex(size, size)]
-    order = rng.permutation(len(cells))
-    num_walls, num_piles, num_goals = len(cells) // 10, len(cells) // 20, 4
-    walls = tuple(cells[i] for i in order[:num_walls])
-    piles = tuple(ResourcePile(cell=cells[i], amount=5) for i in order[num_walls : num_walls + num_piles])
-    goals = tuple(cells[i] for i in order[num_walls + num_piles : num_walls + num_piles + num_goals])
-    return GridWorldSpec(height=size, width=size, walls=walls, resources=piles, goals=goals)
+def benchmark_spec(size: int, seed: int) -> GridWorldSpec:
+    return random_grid_spec(
+        np.random.default_rng(seed),
+        size,
+        size,
+        wall_density=0.1,
+        num_resource_piles=size * size // 20,
+        resource_amount=5,
+        num_goals=4,
+    )
 
 
 def measure(spec: GridWorldSpec, num_agents: int, num_actions: int, steps: int, seed: int) -> float:
@@ -60,7 +63,7 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for size in args.sizes:
-        spec = random_spec(size, np.random.default_rng(args.seed))
+        spec = benchmark_spec(size, args.seed)
         for num_agents in args.agents:
             for mix, num_actions in mixes.items():
                 seconds = measure(spec, num_agents, num_actions, args.steps, args.seed)
