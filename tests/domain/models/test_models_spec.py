@@ -18,6 +18,7 @@ from freeagentics.domain.models import (
     spec_from_compiled,
     spec_from_mapping,
     spec_to_mapping,
+    tmaze,
 )
 
 
@@ -321,3 +322,54 @@ def test_explicit_policies_are_checked() -> None:
         assert issue["type"] == "out_of_range"
         assert issue["index"] == index
         document["E"] = [1.0]
+
+
+TMAZE_YAML = """
+name: t-maze
+description: pymdp's classic T-maze, written by hand.
+factors:
+  - name: location
+    states: [centre, left_arm, right_arm, cue]
+    actions: [go_centre, go_left_arm, go_right_arm, go_cue]
+    transitions:              # transitions[action][state]: every action leads to its location
+      - [centre, centre, centre, centre]
+      - [left_arm, left_arm, left_arm, left_arm]
+      - [right_arm, right_arm, right_arm, right_arm]
+      - [cue, cue, cue, cue]
+    D: [1, 0, 0, 0]
+  - name: context
+    states: [reward_left, reward_right]
+modalities:
+  - name: location
+    observations: [centre, left_arm, right_arm, cue]
+    A:                        # A[o][location][context]
+      - [[1, 1], [0, 0], [0, 0], [0, 0]]
+      - [[0, 0], [1, 1], [0, 0], [0, 0]]
+      - [[0, 0], [0, 0], [1, 1], [0, 0]]
+      - [[0, 0], [0, 0], [0, 0], [1, 1]]
+  - name: reward
+    observations: [no_reward, reward, loss]
+    A:
+      - [[1, 1], [0, 0], [0, 0], [1, 1]]
+      - [[0, 0], [0.98, 0.02], [0.02, 0.98], [0, 0]]
+      - [[0, 0], [0.02, 0.98], [0.98, 0.02], [0, 0]]
+    C: [0, 3, -3]
+  - name: cue
+    observations: [cue_left, cue_right]
+    A:
+      - [[0.5, 0.5], [0.5, 0.5], [0.5, 0.5], [1, 0]]
+      - [[0.5, 0.5], [0.5, 0.5], [0.5, 0.5], [0, 1]]
+"""
+
+
+def test_hand_written_yaml_document_equals_the_tmaze_template() -> None:
+    model = compile_mapping(yaml.safe_load(TMAZE_YAML))
+    template = tmaze()
+
+    for ours, theirs in zip(
+        model.A + model.B + model.C + model.D, template.A + template.B + template.C + template.D, strict=True
+    ):
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-15)
+    assert model.A_factor_list == template.A_factor_list
+    assert model.control_factors == template.control_factors
+    assert model.observation_names == template.observation_names
