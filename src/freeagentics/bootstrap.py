@@ -25,6 +25,7 @@ from freeagentics.infra.db import migrate
 from freeagentics.infra.db.engine import create_engine, create_session_factory
 from freeagentics.infra.db.repositories.health import DatabaseHealthProbe
 from freeagentics.infra.logging import configure_logging, log_fields, reopen_log_files
+from freeagentics.infra.metrics import ErrorCountingKeyValueStore, PrometheusMetrics
 from freeagentics.services.health import CheckedProbe, ComponentHealth, HealthService, HealthStatus
 from freeagentics.services.ports import KeyValueStore
 
@@ -41,6 +42,7 @@ class Container:
     store: KeyValueStore
     config: ConfigStore
     health: HealthService
+    metrics: PrometheusMetrics
 
     def reload(self) -> bool:
         """SIGHUP: reopen the log files and re-read the config dir (keeping the old config if invalid)."""
@@ -50,6 +52,7 @@ class Container:
     async def aclose(self) -> None:
         await self.store.close()
         await self.engine.dispose()
+        self.metrics.close()
 
 
 def configure_process(settings: Settings) -> None:
@@ -70,6 +73,7 @@ async def build_container(settings: Settings) -> Container:
         await asyncio.to_thread(migrate.upgrade, settings.database_url)
     config = ConfigStore.load(settings.config_dir)
     engine = create_engine(settings.database_url, settings.database)
+    metrics = PrometheusMetrics(data_dir=settings.data_dir, engine=engine)
     probes = [CheckedProbe(DatabaseHealthProbe(engine), critical=True)]
     extra: list[ComponentHealth] = []
     store: KeyValueStore
@@ -77,7 +81,7 @@ async def build_container(settings: Settings) -> Container:
         redis_store = RedisKeyValueStore(
             create_redis_client(settings.redis_url, settings.redis), settings.redis.key_prefix
         )
-        store = redis_store
+        store = ErrorCountingKeyValueStore(redis_store, metrics)
         probes.append(CheckedProbe(KeyValueStoreHealthProbe(redis_store), critical=False))
     else:
         store = InProcessKeyValueStore()
@@ -105,4 +109,5 @@ async def build_container(settings: Settings) -> Container:
         store=store,
         config=config,
         health=health,
+        metrics=metrics,
     )

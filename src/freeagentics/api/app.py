@@ -12,8 +12,10 @@ from fastapi import FastAPI
 
 from freeagentics import __version__
 from freeagentics.api.errors import install_error_handlers
+from freeagentics.api.middleware.metrics import MetricsMiddleware
 from freeagentics.api.middleware.request_context import RequestContextMiddleware
 from freeagentics.api.routers import health
+from freeagentics.api.routers import metrics as metrics_router
 from freeagentics.bootstrap import Container, build_container
 from freeagentics.config import Settings, load_settings
 from freeagentics.infra.logging import log_fields
@@ -62,5 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics_router.router)
+    # Added first so it runs inside RequestContextMiddleware and sees the route the router matched.
+    app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app
