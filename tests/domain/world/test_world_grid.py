@@ -345,6 +345,14 @@ def test_summary_counts_resources_wherever_they_are() -> None:
     }
 
 
+def test_render_text_draws_walls_content_and_agent_counts() -> None:
+    world = GridWorld(small_spec())
+    world.reset(0, [[0, 0], [0, 0], [3, 4]] + [[2, 2]] * 12)
+    assert world.render_text() == "2...R\n.##..\n..+..\n....1"
+    world.remove_agents([2])
+    assert world.render_text().splitlines()[3] == "....G"
+
+
 def test_grids_describe_walls_resources_and_goals() -> None:
     world = GridWorld(small_spec())
     world.reset(0)

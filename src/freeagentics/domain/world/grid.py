@@ -420,6 +420,18 @@ class GridWorld:
     def total_deposited(self) -> int:
         return int(self._deposited[: self._num_goals].sum())
 
+    def render_text(self) -> str:
+        """The grid as text, one line per row: ``#`` wall, ``G`` goal, ``R`` a pile with units left, ``.``
+        empty; a cell with agents shows their number instead (``1``-``9``, ``+`` for ten or more)."""
+        symbols = np.array([".", "R", "G"])[self.content_grid()]
+        walls = np.array(self.spec.walls, dtype=np.int64).reshape(-1, 2)
+        symbols[walls[:, 0], walls[:, 1]] = "#"
+        locations = self._location_of[self._cell[self._active]]
+        counts = np.bincount(locations, minlength=self.spec.num_cells).reshape(symbols.shape)
+        occupied = counts > 0
+        symbols[occupied] = np.where(counts[occupied] < 10, counts[occupied].astype(str), "+")
+        return "\n".join("".join(row) for row in symbols)
+
     def summary(self) -> dict[str, Any]:
         """A few JSON-ready totals, cheap enough to stream every tick (unlike :meth:`snapshot`)."""
         carried = int(np.count_nonzero(self._carried_from < self._num_piles))
