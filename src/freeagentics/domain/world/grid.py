@@ -122,6 +122,8 @@ class StepEvents:
 
 @dataclass(frozen=True)
 class StepResult:
+    """What :meth:`GridWorld.step` returns: the new observations of every slot and the step's events."""
+
     observations: GridObservations
     events: StepEvents
 
@@ -131,6 +133,8 @@ class GridWorld:
 
     Call :meth:`reset` before stepping. All randomness (random start cells, ties between collectors) comes
     from the generator given to :meth:`reset`, so the same seed, start and actions give the same trajectory.
+    Not thread-safe: one worker mutates a world; others read it through :meth:`snapshot` or
+    :meth:`summary` under the caller's lock.
     """
 
     def __init__(self, spec: GridWorldSpec) -> None:
