@@ -53,7 +53,7 @@ def brute_force_optimum(problem: FormationProblem, value_function: CoalitionValu
     return float(np.max(assignment_values(problem, value_function, assignments)))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def brute_force() -> Callable[[FormationProblem, CoalitionValueFunction], float]:
     """:func:`brute_force_optimum`, as a fixture (test modules here are not importable packages)."""
     return brute_force_optimum

@@ -226,14 +226,15 @@ class FormationProblem:
             )
         if isinstance(self.current_tick, bool) or not isinstance(self.current_tick, int | np.integer):
             raise InvalidFormationProblemError("current_tick must be an integer")
-        ids = [objective.id for objective in self.objectives]
-        if len(set(ids)) != len(ids):
-            raise InvalidFormationProblemError("objective ids must be unique")
         for objective in self.objectives:
             if not isinstance(objective, Objective):
                 raise InvalidFormationProblemError(
                     f"objectives must be Objective instances, got {objective!r}"
                 )
+        ids = [objective.id for objective in self.objectives]
+        if len(set(ids)) != len(ids):
+            raise InvalidFormationProblemError("objective ids must be unique")
+        for objective in self.objectives:
             if len(objective.required) != len(names):
                 raise InvalidFormationProblemError(
                     f"objective {objective.id!r} requires {len(objective.required)} capabilities, "

@@ -327,7 +327,7 @@ class _Search:
             useful = available & (contribution > 0)
             if not useful.any():
                 return np.asarray(sequence, dtype=np.int64), False
-            with np.errstate(divide="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore"):
                 score = np.where(useful, contribution / pool_costs, -np.inf)
             pick = int(np.argmax(score))
             available[pick] = False

@@ -379,13 +379,19 @@ def _sorted_supply(
     return np.take_along_axis(all_prices, order, axis=1), np.take_along_axis(all_capacities, order, axis=1)
 
 
+def _units_before(capacities: FloatArray) -> FloatArray:
+    """Exclusive running sum along axis 1 (units offered by cheaper suppliers); exact with ``inf`` entries."""
+    running = np.zeros_like(capacities)
+    np.cumsum(capacities[:, :-1], axis=1, out=running[:, 1:])
+    return running
+
+
 def _fractional_cover_cost(
     prices: FloatArray, capacities: FloatArray, outside_price: FloatArray, demand: FloatArray
 ) -> FloatArray:
     """``(M,)`` cheapest cost of buying ``demand`` units, fractions allowed; ``inf`` if supply runs short."""
     sorted_prices, sorted_capacities = _sorted_supply(prices, capacities, outside_price)
-    bought_before = np.cumsum(sorted_capacities, axis=1) - sorted_capacities
-    bought_before = np.where(np.isnan(bought_before), np.inf, bought_before)
+    bought_before = _units_before(sorted_capacities)
     take = np.clip(demand[:, None] - bought_before, 0.0, sorted_capacities)
     spent = np.where(take > 0, sorted_prices * take, 0.0)
     short = np.nan_to_num(sorted_capacities.sum(axis=1), nan=np.inf) < demand
@@ -401,8 +407,7 @@ def _fractional_profit(
 ) -> FloatArray:
     """``(M,)`` best ``sum (unit_value - price) * units`` buying at most ``demand`` units, fractionally."""
     sorted_prices, sorted_capacities = _sorted_supply(prices, capacities, outside_price)
-    bought_before = np.cumsum(sorted_capacities, axis=1) - sorted_capacities
-    bought_before = np.where(np.isnan(bought_before), np.inf, bought_before)
+    bought_before = _units_before(sorted_capacities)
     take = np.clip(demand[:, None] - bought_before, 0.0, sorted_capacities)
     margin = unit_value[:, None] - sorted_prices
     profit = np.where((take > 0) & (margin > 0), margin * take, 0.0)
