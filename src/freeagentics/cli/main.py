@@ -11,6 +11,9 @@ import typer
 from rich.console import Console
 
 from freeagentics.cli.backup import backup_app
+from freeagentics.cli.posture import posture_app
+from freeagentics.cli.report import report_app
+from freeagentics.cli.verify import verify_app
 from freeagentics.config import ENV_FILE_VARIABLE, Settings, SettingsError, load_settings
 
 app = typer.Typer(
@@ -21,6 +24,9 @@ config_app = typer.Typer(help="Settings and config-dir files.", no_args_is_help=
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(backup_app, name="backup")
+app.add_typer(report_app, name="report")
+app.add_typer(verify_app, name="verify")
+app.add_typer(posture_app, name="posture")
 
 console = Console(stderr=True)
 
