@@ -127,3 +127,48 @@ def app_client() -> Callable[[Settings], Any]:
                 yield client, app
 
     return run
+
+
+# --------------------------------------------------------------------------- security: users and tokens
+
+TEST_PASSWORD = "correct horse battery staple"
+
+
+async def create_test_user(app: Any, role: str, username: str | None = None, password: str = TEST_PASSWORD):
+    """Create a user through the same service the CLI uses (committed); returns the ``UserRecord``."""
+    from freeagentics.bootstrap import build_auth_service
+    from freeagentics.services.auth.rbac import Role
+
+    container = app.state.container
+    async with container.session_factory() as session:
+        user = await build_auth_service(container, session).create_user(
+            username or f"{role}-{uuid.uuid4().hex[:8]}",
+            password,
+            Role(role),
+            min_password_length=8,
+            actor="test",
+        )
+        await session.commit()
+    return user
+
+
+@pytest.fixture
+def auth_headers() -> Callable[..., Any]:
+    """``await auth_headers(client, "admin")`` -> ``{"Authorization": "Bearer ..."}`` for a new user of that role.
+
+    Works with the ``app_client`` client (the app is taken from its ASGI transport, or pass ``app=``). The
+    user is created through the auth service and logs in through ``POST /api/v1/auth/login``.
+    """
+
+    async def make(
+        client: httpx.AsyncClient, role: str, *, app: Any = None, username: str | None = None
+    ) -> dict[str, str]:
+        target = app if app is not None else client._transport.app  # type: ignore[attr-defined]
+        user = await create_test_user(target, role, username)
+        response = await client.post(
+            "/api/v1/auth/login", json={"username": user.username, "password": TEST_PASSWORD}
+        )
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    return make

@@ -20,14 +20,24 @@ from freeagentics.infra.cache import (
     RedisKeyValueStore,
     create_redis_client,
 )
-from freeagentics.infra.config_files import ConfigStore, seed_config_dir
+from freeagentics.infra.config_files import ConfigStore, OperatorConfig, seed_config_dir
 from freeagentics.infra.db import migrate
 from freeagentics.infra.db.engine import create_engine, create_session_factory
+from freeagentics.infra.db.repositories.agents import SqlAgentRepository, SqlRuntimeStore, SqlWorldRepository
 from freeagentics.infra.db.repositories.health import DatabaseHealthProbe
+from freeagentics.infra.db.repositories.tokens import RefreshTokenRepository, TokenRevocationRepository
+from freeagentics.infra.db.repositories.users import UserRepository
 from freeagentics.infra.logging import configure_logging, log_fields, reopen_log_files
 from freeagentics.infra.metrics import ErrorCountingKeyValueStore, PrometheusMetrics
+from freeagentics.infra.runtime_lock import lock_for
+from freeagentics.infra.security.revocation import MirroredRevocationStore
+from freeagentics.infra.security.wiring import SecurityAdapters, build_security_adapters
+from freeagentics.services.agents import AgentService
+from freeagentics.services.auth.service import AuthService
 from freeagentics.services.health import CheckedProbe, ComponentHealth, HealthService, HealthStatus
 from freeagentics.services.ports import KeyValueStore
+from freeagentics.services.runtime.supervisor import RuntimeOptions, RuntimeSupervisor
+from freeagentics.services.security_monitor import MonitorThresholds, SecurityMonitor
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +52,10 @@ class Container:
     store: KeyValueStore
     config: ConfigStore
     health: HealthService
+    security: SecurityAdapters
+    security_monitor: SecurityMonitor
     metrics: PrometheusMetrics
+    supervisor: RuntimeSupervisor
 
     def reload(self) -> bool:
         """SIGHUP: reopen the log files and re-read the config dir (keeping the old config if invalid)."""
@@ -50,6 +63,8 @@ class Container:
         return self.config.reload()
 
     async def aclose(self) -> None:
+        await self.supervisor.stop()
+        await self.security.aclose()
         await self.store.close()
         await self.engine.dispose()
         self.metrics.close()
@@ -94,6 +109,16 @@ async def build_container(settings: Settings) -> Container:
             )
         )
     health = HealthService(probes, version=__version__, extra_components=extra)
+    session_factory = create_session_factory(engine)
+    security = build_security_adapters(settings, session_factory, metrics)
+
+    def thresholds() -> MonitorThresholds:
+        rules = config.current.security_rules
+        return MonitorThresholds(**rules.model_dump())
+
+    security_monitor = SecurityMonitor(thresholds, security.audit, security.metrics, security.ip_blocks)
+    await security.ip_blocks.load()
+    supervisor = build_supervisor(settings, config, engine, session_factory, metrics)
     logger.info(
         "container_ready",
         extra=log_fields(
@@ -105,9 +130,68 @@ async def build_container(settings: Settings) -> Container:
     return Container(
         settings=settings,
         engine=engine,
-        session_factory=create_session_factory(engine),
+        session_factory=session_factory,
         store=store,
         config=config,
         health=health,
         metrics=metrics,
+        security=security,
+        security_monitor=security_monitor,
+        supervisor=supervisor,
+    )
+
+
+def runtime_options(settings: Settings, config: OperatorConfig) -> RuntimeOptions:
+    return RuntimeOptions(
+        tick_rate_hz=config.agent.tick_rate_hz,
+        emergency_tick_rate_hz=config.agent.emergency_tick_rate_hz,
+        checkpoint_every_ticks=config.agent.checkpoint_every_ticks,
+        emergency_mode=settings.server.emergency_mode,
+        enabled=settings.runtime.enabled,
+        engine_workers=config.threading.pools["engine"].max_workers,
+        io_workers=config.threading.pools["io"].max_workers,
+    )
+
+
+def build_supervisor(
+    settings: Settings,
+    config: ConfigStore,
+    engine: AsyncEngine,
+    session_factory: async_sessionmaker[AsyncSession],
+    metrics: PrometheusMetrics,
+) -> RuntimeSupervisor:
+    """The agent runtime of this process; it starts stepping once it holds the runtime-owner lock."""
+    supervisor = RuntimeSupervisor(
+        store=SqlRuntimeStore(session_factory),
+        lock=lock_for(engine, settings.data_dir),
+        options=runtime_options(settings, config.current),
+        metrics=metrics,
+    )
+    config.subscribe(lambda new: supervisor.update_options(runtime_options(settings, new)))
+    return supervisor
+
+
+def build_agent_service(container: Container, session: AsyncSession) -> AgentService:
+    """Agent and world use cases bound to one request's session (the caller commits)."""
+    agent_config = container.config.current.agent
+    return AgentService(
+        agents=SqlAgentRepository(session),
+        worlds=SqlWorldRepository(session),
+        supervisor=container.supervisor,
+        max_agents=agent_config.max_agents,
+        max_batch=agent_config.max_batch_create,
+    )
+
+
+def build_auth_service(container: Container, session: AsyncSession) -> AuthService:
+    """The auth use cases bound to one request's or command's session (the caller commits)."""
+    security = container.security
+    return AuthService(
+        users=UserRepository(session),
+        refresh_tokens=RefreshTokenRepository(session),
+        revocations=MirroredRevocationStore(security.revocations, TokenRevocationRepository(session)),
+        codec=security.codec,
+        hasher=security.hasher,
+        audit=security.audit,
+        metrics=security.metrics,
     )

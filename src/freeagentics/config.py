@@ -122,6 +122,9 @@ class AuthSettings(BaseSettings):
     access_token_minutes: int = Field(default=15, ge=1, le=60)
     refresh_token_days: int = Field(default=7, ge=1, le=30)
     leeway_seconds: int = Field(default=10, ge=0, le=10)
+    argon2_time_cost: int = Field(default=3, ge=2, le=20)
+    argon2_memory_kib: int = Field(default=65536, ge=19456, le=4 * 1024 * 1024)
+    """Argon2id cost; the floor is OWASP's minimum (19 MiB, 2 passes)."""
 
 
 class LoggingSettings(BaseSettings):

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from freeagentics.api.dependencies import ContainerDep
+from freeagentics.api.permissions import OperationalReadDep
 from freeagentics.services.health import HealthReport
 
 router = APIRouter(tags=["health"])
@@ -36,7 +37,7 @@ def _report_body(report: HealthReport) -> dict[str, Any]:
     summary="Health of the service and its dependencies",
     responses={503: {"description": "A critical dependency (the database) is down"}},
 )
-async def health(container: ContainerDep) -> JSONResponse:
+async def health(container: ContainerDep, _access: OperationalReadDep) -> JSONResponse:
     report = await container.health.check()
     return JSONResponse(_report_body(report), status_code=report.http_status)
 
@@ -51,6 +52,6 @@ async def live() -> dict[str, str]:
     summary="Readiness: the database answers",
     responses={503: {"description": "Not ready to take traffic"}},
 )
-async def ready(container: ContainerDep) -> JSONResponse:
+async def ready(container: ContainerDep, _access: OperationalReadDep) -> JSONResponse:
     report = await container.health.check()
     return JSONResponse({"status": "ready" if report.http_status == 200 else "not_ready"}, report.http_status)

@@ -62,3 +62,39 @@ class AgentRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
+
+
+class RefreshTokenRow(Base):
+    """One issued refresh token; ``used_at`` is set exactly once, when it is rotated."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    issued_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class TokenRevocationRow(Base):
+    """The database mirror of Redis ``blacklist:<id>`` (a token id or a refresh family id)."""
+
+    __tablename__ = "token_revocations"
+
+    token_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    revoked_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class BlockedIpRow(Base):
+    """A client address blocked by security monitoring or an admin until ``blocked_until``."""
+
+    __tablename__ = "blocked_ips"
+
+    ip: Mapped[str] = mapped_column(String(45), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    blocked_until: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)

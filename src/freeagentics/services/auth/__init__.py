@@ -1,0 +1,1 @@
+"""Authentication and authorisation use cases: roles, permissions, principals, login and token lifecycle."""

@@ -1,0 +1,49 @@
+"""Fixtures for the attack catalogue: the app on real PostgreSQL + Redis (or the embedded default)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from freeagentics.config import Settings
+
+FAST_ARGON2 = {"auth_argon2_time_cost": 2, "auth_argon2_memory_kib": 19456}
+
+
+@pytest.fixture
+def pg_redis_settings(settings_env, postgres_url, redis_url, redis_prefix) -> Callable[..., Settings]:
+    """Settings on a fresh migrated PostgreSQL database and this test's Redis prefix."""
+    from freeagentics.infra.db import migrate
+
+    asyncio.run(asyncio.to_thread(migrate.upgrade, postgres_url))
+
+    def make(**variables: Any) -> Settings:
+        return settings_env(
+            database_url=postgres_url,
+            redis_url=redis_url,
+            redis_key_prefix=redis_prefix,
+            **{**FAST_ARGON2, **variables},
+        )
+
+    return make
+
+
+@pytest.fixture
+def embedded_settings(settings_env) -> Callable[..., Settings]:
+    def make(**variables: Any) -> Settings:
+        return settings_env(**{**FAST_ARGON2, **variables})
+
+    return make
+
+
+def audit_records(settings: Settings, event: str | None = None) -> list[dict[str, Any]]:
+    path: Path = settings.log_dir / "security_audit.log"
+    if not path.exists():
+        return []
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [record for record in records if event is None or record["event"] == event]
