@@ -11,8 +11,11 @@ import typer
 from rich.console import Console
 
 from freeagentics.cli.backup import backup_app
+from freeagentics.cli.keys import keys_app
 from freeagentics.cli.posture import posture_app
 from freeagentics.cli.report import report_app
+from freeagentics.cli.security import security_app
+from freeagentics.cli.users import users_app
 from freeagentics.cli.verify import verify_app
 from freeagentics.config import ENV_FILE_VARIABLE, Settings, SettingsError, load_settings
 
@@ -27,6 +30,9 @@ app.add_typer(backup_app, name="backup")
 app.add_typer(report_app, name="report")
 app.add_typer(verify_app, name="verify")
 app.add_typer(posture_app, name="posture")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+app.add_typer(security_app, name="security")
 
 console = Console(stderr=True)
 
