@@ -1,0 +1,529 @@
+"""The shared generative model of a population, and everything that depends on the model alone.
+
+A :class:`GenerativeModel` is built once per model (from a :class:`CompiledModel` or from pymdp-style lists
+of arrays) and shared, read-only, by every agent of every population that uses it. Everything that depends
+only on the model and the numerical settings (``dtype``, ``semantics``) — logs and entropies of ``A``,
+transposed transition matrices, the policy trie used to share computation between policies with a common
+prefix — is computed once, on first use, and cached on the model.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from freeagentics.domain.engine.config import EngineConfig
+from freeagentics.domain.models.compiled import CompiledModel, compile_arrays, transition_table
+
+FloatArray = NDArray[np.floating[Any]]
+IntArray = NDArray[np.int64]
+
+#: Additive epsilon of ``pymdp.legacy`` (``spm_log_single``): ``log(x + 1e-16)``.
+LEGACY_EPS = 1e-16
+#: Threshold and epsilon of ``pymdp.legacy.maths.spm_MDP_G`` (state information gain).
+LEGACY_MDP_G_EPS = math.exp(-16)
+
+
+def clip_eps(dtype: np.dtype[Any]) -> float:
+    """pymdp 1.0's ``MINVAL``: the machine epsilon of the working float type."""
+    return float(np.finfo(dtype).eps)
+
+
+def safe_log(x: FloatArray, semantics: str, out: FloatArray | None = None) -> FloatArray:
+    """pymdp's stable log: ``log(max(x, eps))`` (pymdp 1.0) or ``log(x + 1e-16)`` (legacy)."""
+    if semantics == "legacy":
+        res = np.add(x, LEGACY_EPS, out=out)
+    else:
+        res = np.maximum(x, clip_eps(x.dtype), out=out)
+    return np.log(res, out=res)
+
+
+def clipped(x: FloatArray, semantics: str) -> FloatArray:
+    """``exp(safe_log(x))`` without the log: the values pymdp's log-space arithmetic effectively uses."""
+    if semantics == "legacy":
+        return x + LEGACY_EPS
+    return np.maximum(x, clip_eps(x.dtype))
+
+
+def _readonly(a: NDArray[Any]) -> NDArray[Any]:
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True)
+class FactorLevel:
+    """Distinct predicted-state nodes of one factor at one planning step.
+
+    Node ``k`` is reached from node ``parent[k]`` of the previous step (the current posterior at step 1) under
+    action ``action[k]``. ``policy_node[p]`` is the node policy ``p`` passes through at this step.
+    """
+
+    parent: IntArray
+    action: IntArray
+    policy_node: IntArray
+
+
+@dataclass(frozen=True)
+class ModalityLevel:
+    """Distinct predicted-outcome nodes of one modality at one planning step.
+
+    ``nodes[k]`` holds, for each factor the modality depends on, the factor node whose beliefs enter node
+    ``k``; ``policy_node[p]`` is the node policy ``p`` passes through.
+    """
+
+    nodes: IntArray
+    policy_node: IntArray
+
+
+@dataclass(frozen=True)
+class PolicyPlan:
+    """How the expected free energy of all policies is computed with shared prefixes."""
+
+    factor_levels: tuple[tuple[FactorLevel, ...], ...]  # [factor][step]
+    modality_levels: tuple[tuple[ModalityLevel, ...], ...]  # [modality][step]
+
+    @property
+    def num_nodes(self) -> int:
+        """Distinct (modality, step, predicted outcome) evaluations per agent (lower is cheaper)."""
+        return sum(len(level.nodes) for levels in self.modality_levels for level in levels)
+
+
+def _unique_rows(rows: NDArray[Any]) -> tuple[NDArray[Any], IntArray]:
+    uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
+    return uniq, inverse.reshape(-1).astype(np.int64)
+
+
+def build_plan(
+    policies: IntArray,
+    num_states: Sequence[int],
+    tables: Sequence[IntArray | None],
+    A_factor_list: Sequence[Sequence[int]],
+    merge_by_map: Sequence[bool],
+) -> PolicyPlan:
+    """Build the policy trie.
+
+    Policies that share their first ``t`` actions of a factor share that factor's predicted beliefs at step
+    ``t``. Where a factor's transitions are deterministic and ``merge_by_map[f]``, prefixes whose composite
+    state maps are equal (for instance UP-LEFT and LEFT-UP on an open grid, or anything followed by STAY) are
+    merged too: they push every belief to the same place, so the predictions are identical for every agent.
+    """
+    num_policies, policy_len, num_factors = policies.shape
+    factor_levels: list[tuple[FactorLevel, ...]] = []
+    for f in range(num_factors):
+        levels: list[FactorLevel] = []
+        node_of_policy = np.zeros(num_policies, dtype=np.int64)  # step 0: every policy at the root
+        maps = [np.arange(num_states[f], dtype=np.int64)] if tables[f] is not None else []
+        for t in range(policy_len):
+            actions = policies[:, t, f].astype(np.int64)
+            pairs, pair_of_policy = _unique_rows(np.stack([node_of_policy, actions], axis=1))
+            if tables[f] is not None and merge_by_map[f]:
+                table = tables[f]
+                assert table is not None
+                pair_maps = np.stack([table[maps[p], a] for p, a in pairs])
+                uniq_maps, node_of_pair = _unique_rows(pair_maps)
+                first_pair = np.full(len(uniq_maps), -1, dtype=np.int64)
+                for i, k in enumerate(node_of_pair):
+                    if first_pair[k] < 0:
+                        first_pair[k] = i
+                parent, action = pairs[first_pair, 0], pairs[first_pair, 1]
+                maps = list(uniq_maps)
+                node_of_policy = node_of_pair[pair_of_policy]
+            else:
+                parent, action = pairs[:, 0], pairs[:, 1]
+                if tables[f] is not None:
+                    table = tables[f]
+                    assert table is not None
+                    maps = [table[maps[p], a] for p, a in pairs]
+                node_of_policy = pair_of_policy
+            levels.append(
+                FactorLevel(
+                    parent=_readonly(np.ascontiguousarray(parent, dtype=np.int64)),
+                    action=_readonly(np.ascontiguousarray(action, dtype=np.int64)),
+                    policy_node=_readonly(node_of_policy.copy()),
+                )
+            )
+        factor_levels.append(tuple(levels))
+    modality_levels: list[tuple[ModalityLevel, ...]] = []
+    for deps in A_factor_list:
+        mlevels: list[ModalityLevel] = []
+        for t in range(policy_len):
+            keys = np.stack([factor_levels[f][t].policy_node for f in deps], axis=1)
+            nodes, node_of_policy = _unique_rows(keys)
+            mlevels.append(
+                ModalityLevel(
+                    nodes=_readonly(np.ascontiguousarray(nodes, dtype=np.int64)),
+                    policy_node=_readonly(node_of_policy),
+                )
+            )
+        modality_levels.append(tuple(mlevels))
+    return PolicyPlan(factor_levels=tuple(factor_levels), modality_levels=tuple(modality_levels))
+
+
+def exact_wnorm(p: FloatArray) -> FloatArray:
+    """pymdp 1.0's exact parameter-information-gain weights (``maths._exact_wnorm``), masked by ``p > 0``."""
+    eps = clip_eps(p.dtype)
+    safe = np.maximum(p, eps)
+    safe_sum = np.maximum(safe.sum(axis=0, keepdims=True), eps)
+    w = np.log(safe_sum) - np.log(safe) + _digamma(safe + 1.0) - _digamma(safe_sum + 1.0)
+    return np.asarray(-w * (p > 0), dtype=p.dtype)
+
+
+def legacy_wnorm(p: FloatArray) -> FloatArray:
+    """``pymdp.legacy``'s heuristic ``spm_wnorm``: ``1/sum - 1/a`` after adding 1e-16, masked by ``p > 0``."""
+    a = p + LEGACY_EPS
+    w = 1.0 / a.sum(axis=0, keepdims=True) - 1.0 / a
+    return np.asarray(w * (p > 0), dtype=p.dtype)
+
+
+def _digamma(x: FloatArray) -> FloatArray:
+    """Digamma for positive arguments (recurrence to x >= 10, then the asymptotic series; ~1e-15 relative)."""
+    x = np.asarray(x, dtype=np.float64)
+    result = np.zeros_like(x)
+    shifted = x.copy()
+    small = shifted < 10.0
+    while np.any(small):
+        result[small] -= 1.0 / shifted[small]
+        shifted[small] += 1.0
+        small = shifted < 10.0
+    inv = 1.0 / shifted
+    inv2 = inv * inv
+    series = inv2 * (
+        1.0 / 12
+        - inv2
+        * (1.0 / 120 - inv2 * (1.0 / 252 - inv2 * (1.0 / 240 - inv2 * (1.0 / 132 - inv2 * (691.0 / 32760)))))
+    )
+    return result + np.log(shifted) - 0.5 * inv - series
+
+
+def normalise_counts(p: FloatArray, semantics: str) -> FloatArray:
+    """Expected value of Dirichlet counts over axis 0 (pymdp 1.0 clips at eps first; legacy does not)."""
+    if semantics == "legacy":
+        return p / p.sum(axis=0, keepdims=True)
+    q = np.maximum(p, clip_eps(p.dtype))
+    return q / q.sum(axis=0, keepdims=True)
+
+
+@dataclass(frozen=True)
+class Numerics:
+    """Model tensors converted to one dtype and one set of pymdp conventions (cached per model)."""
+
+    dtype: np.dtype[Any]
+    semantics: str
+    A2: tuple[FloatArray, ...]  # [m] (No, S_m): A flattened over its factors
+    A2T: tuple[FloatArray, ...]  # [m] (S_m, No)
+    A_clip: tuple[FloatArray, ...]  # [m] (No, S_m): the values the log-space likelihood uses
+    log_A: tuple[FloatArray, ...]  # [m] (No, S_m)
+    ambiguity: tuple[FloatArray, ...]  # [m] (S_m,): expected entropy of outcomes given each state
+    C: tuple[FloatArray, ...]  # [m] (No,) preferences as used in the utility term
+    Bt: tuple[FloatArray, ...]  # [f] (Nu, Ns, Ns): Bt[f][u] = B[f][:, :, u].T, so that x @ Bt[u] = B[u] x
+    D: tuple[FloatArray, ...]
+    log_E: FloatArray
+    wA: tuple[FloatArray | None, ...] | None  # [m] (No, S_m) from the model's pA
+    wBt: tuple[FloatArray | None, ...] | None  # [f] (Nu, Ns, Ns) from the model's pB, transposed like Bt
+    first_actions: tuple[FloatArray, ...]  # [f] (P, Nu): one-hot of each policy's first action
+    first_action_index: IntArray  # (P, F)
+
+
+@dataclass(frozen=True, eq=False)
+class GenerativeModel:
+    """A discrete POMDP generative model shared (never copied) by every agent of a population.
+
+    Shapes, in pymdp notation (``Ns[f]`` states of factor ``f``, ``No[m]`` outcomes of modality ``m``,
+    ``Nu[f]`` actions of factor ``f``, ``P`` policies, ``L`` policy length):
+
+    - ``A[m]``: ``(No[m], *Ns[A_factor_list[m]])``, ``A[m][o, s...] = P(o | s...)``;
+    - ``B[f]``: ``(Ns[f], Ns[f], Nu[f])``, ``B[f][s_next, s, u] = P(s_next | s, u)``;
+    - ``C[m]``: ``(No[m],)`` log-preferences (higher is preferred; pymdp 1.0 uses them unnormalised);
+    - ``D[f]``: ``(Ns[f],)`` initial-state prior; ``E``: ``(P,)`` policy prior;
+    - ``policies``: ``(P, L, F)`` action indices, pymdp's enumeration unless given;
+    - ``pA`` / ``pB`` / ``pD``: Dirichlet counts shaped like ``A`` / ``B`` / ``D`` (``None``: not learnable);
+    - ``transition_tables[f]``: ``(Ns[f], Nu[f])`` next-state index table when ``B[f]`` is deterministic
+      (0/1), else ``None``; the engine then shares predictions between policies that move beliefs alike.
+
+    Build it with :meth:`from_compiled` or :meth:`from_arrays`; both validate the model.
+    """
+
+    compiled: CompiledModel
+    num_states: tuple[int, ...]
+    num_obs: tuple[int, ...]
+    num_controls: tuple[int, ...]
+    A_factor_list: tuple[tuple[int, ...], ...]
+    control_factors: tuple[int, ...]
+    policy_len: int
+    policies: IntArray
+    E: FloatArray
+    transition_tables: tuple[IntArray | None, ...]
+    _cache: dict[tuple[object, ...], object] = field(default_factory=dict, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_compiled(cls, model: CompiledModel) -> GenerativeModel:
+        """The engine's view of a validated :class:`CompiledModel` (templates and specs produce these)."""
+        policies = np.ascontiguousarray(model.policy_table(), dtype=np.int64)
+        num_policies = policies.shape[0]
+        if model.E is None:
+            E = np.full(num_policies, 1.0 / num_policies)
+        else:
+            E = np.asarray(model.E, dtype=np.float64)
+        return cls(
+            compiled=model,
+            num_states=model.num_states,
+            num_obs=model.num_obs,
+            num_controls=model.num_controls,
+            A_factor_list=tuple(tuple(int(f) for f in deps) for deps in model.A_factor_list),
+            control_factors=tuple(int(f) for f in model.control_factors),
+            policy_len=int(policies.shape[1]),
+            policies=_readonly(policies),
+            E=_readonly(E.copy()),
+            transition_tables=tuple(
+                None if t is None else _readonly(np.ascontiguousarray(t))
+                for t in map(transition_table, model.B)
+            ),
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        A: Sequence[object],
+        B: Sequence[object],
+        C: Sequence[object] | None = None,
+        D: Sequence[object] | None = None,
+        E: object | None = None,
+        *,
+        A_factor_list: Sequence[Sequence[int]] | None = None,
+        control_fac_idx: Sequence[int] | None = None,
+        policy_len: int = 1,
+        policies: object | None = None,
+        pA: Sequence[object | None] | None = None,
+        pB: Sequence[object | None] | None = None,
+        pD: Sequence[object | None] | None = None,
+    ) -> GenerativeModel:
+        """Build from pymdp-style lists of arrays, as pymdp's ``Agent`` takes them (validated like a spec).
+
+        Defaults follow pymdp: every modality depends on every factor, the controllable factors are those
+        with more than one action, ``C`` is zeros, ``D`` and ``E`` are uniform. ``A_dependencies`` of pymdp
+        1.0 is ``A_factor_list`` here.
+        Raises :class:`~freeagentics.domain.models.errors.ModelValidationError`.
+        """
+        compiled = compile_arrays(
+            A,
+            B,
+            C,
+            D,
+            E,
+            A_factor_list=A_factor_list,
+            control_fac_idx=control_fac_idx,
+            policy_len=policy_len,
+            policies=policies,
+            pA=pA,
+            pB=pB,
+            pD=pD,
+        )
+        return cls.from_compiled(compiled)
+
+    # ------------------------------------------------------------------ plain views
+    @property
+    def A(self) -> tuple[FloatArray, ...]:
+        return self.compiled.A
+
+    @property
+    def B(self) -> tuple[FloatArray, ...]:
+        return self.compiled.B
+
+    @property
+    def C(self) -> tuple[FloatArray, ...]:
+        return self.compiled.C
+
+    @property
+    def D(self) -> tuple[FloatArray, ...]:
+        return self.compiled.D
+
+    @property
+    def pA(self) -> tuple[FloatArray | None, ...] | None:
+        return self.compiled.pA
+
+    @property
+    def pB(self) -> tuple[FloatArray | None, ...] | None:
+        return self.compiled.pB
+
+    @property
+    def pD(self) -> tuple[FloatArray | None, ...] | None:
+        return self.compiled.pD
+
+    @property
+    def num_factors(self) -> int:
+        return len(self.num_states)
+
+    @property
+    def num_modalities(self) -> int:
+        return len(self.num_obs)
+
+    @property
+    def num_policies(self) -> int:
+        return int(self.policies.shape[0])
+
+    def modality_states(self, m: int) -> int:
+        """Number of joint states modality ``m`` depends on (``prod(Ns[A_factor_list[m]])``)."""
+        return math.prod(self.num_states[f] for f in self.A_factor_list[m])
+
+    # ------------------------------------------------------------------ derived, cached
+    def _cached(self, key: tuple[object, ...], build: Any) -> Any:
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = build()
+            return self._cache[key]
+
+    def numerics(self, config: EngineConfig) -> Numerics:
+        """The model's tensors in ``config.dtype`` under ``config.semantics`` (computed once, then cached)."""
+        return self._cached(
+            ("numerics", config.dtype, config.semantics), lambda: self._build_numerics(config)
+        )  # type: ignore[no-any-return]
+
+    def plan(self, config: EngineConfig) -> PolicyPlan:
+        """The policy trie for ``config``: shared prefixes; merged maps for deterministic transitions."""
+        merge = tuple(self._merge_by_map(config, f) for f in range(self.num_factors))
+        return self._cached(  # type: ignore[no-any-return]
+            ("plan", merge),
+            lambda: build_plan(
+                self.policies, self.num_states, self.transition_tables, self.A_factor_list, merge
+            ),
+        )
+
+    def learned_modalities(self, config: EngineConfig) -> tuple[int, ...]:
+        """Modalities whose ``A`` each agent learns under ``config``."""
+        if not config.learn_A or self.pA is None:
+            return ()
+        pA = self.pA
+        wanted = (
+            range(self.num_modalities) if config.modalities_to_learn is None else config.modalities_to_learn
+        )
+        return tuple(m for m in wanted if m < self.num_modalities and pA[m] is not None)
+
+    def learned_factors(self, config: EngineConfig) -> tuple[int, ...]:
+        """Factors whose ``B`` each agent learns under ``config``."""
+        if not config.learn_B or self.pB is None:
+            return ()
+        pB = self.pB
+        wanted = range(self.num_factors) if config.factors_to_learn is None else config.factors_to_learn
+        return tuple(f for f in wanted if f < self.num_factors and pB[f] is not None)
+
+    def learned_priors(self, config: EngineConfig) -> tuple[int, ...]:
+        """Factors whose ``D`` each agent learns under ``config``."""
+        if not config.learn_D or self.pD is None:
+            return ()
+        pD = self.pD
+        wanted = range(self.num_factors) if config.factors_to_learn_D is None else config.factors_to_learn_D
+        return tuple(f for f in wanted if f < self.num_factors and pD[f] is not None)
+
+    def check_config(self, config: EngineConfig) -> None:
+        """Raise ``ValueError`` when ``config`` asks for something this model cannot do."""
+        for name, wanted, bound, part in (
+            ("modalities_to_learn", config.modalities_to_learn, self.num_modalities, self.pA),
+            ("factors_to_learn", config.factors_to_learn, self.num_factors, self.pB),
+            ("factors_to_learn_D", config.factors_to_learn_D, self.num_factors, self.pD),
+        ):
+            if wanted is None:
+                continue
+            for i in wanted:
+                if i >= bound:
+                    raise ValueError(f"EngineConfig.{name} names {i}, but the model has only {bound}")
+                if part is None or part[i] is None:
+                    raise ValueError(
+                        f"EngineConfig.{name} names {i}, which has no Dirichlet counts in the model"
+                    )
+        if config.learn_A and not self.learned_modalities(config):
+            raise ValueError("EngineConfig.learn_A is set but the model has no pA")
+        if config.learn_B and not self.learned_factors(config):
+            raise ValueError("EngineConfig.learn_B is set but the model has no pB")
+        if config.learn_D and not self.learned_priors(config):
+            raise ValueError("EngineConfig.learn_D is set but the model has no pD")
+        if config.use_param_info_gain and self.pA is None and self.pB is None:
+            raise ValueError("EngineConfig.use_param_info_gain needs pA or pB in the model")
+        if config.use_param_info_gain and self.pB is not None and any(p is None for p in self.pB):
+            raise ValueError("parameter information gain about B needs pB for every factor (as in pymdp)")
+
+    def _merge_by_map(self, config: EngineConfig, f: int) -> bool:
+        # The B-novelty term depends on the path, not only on where it leads; learned B is per agent.
+        if config.use_param_info_gain and self.pB is not None:
+            return False
+        return f not in self.learned_factors(config)
+
+    def _build_numerics(self, config: EngineConfig) -> Numerics:
+        dt = config.np_dtype
+        sem = config.semantics
+        A2 = tuple(np.ascontiguousarray(a.reshape(a.shape[0], -1), dtype=dt) for a in self.A)
+        A_clip = tuple(_readonly(np.ascontiguousarray(clipped(a, sem))) for a in A2)
+        log_A = tuple(_readonly(np.log(a)) for a in A_clip)
+        if sem == "legacy":
+            ambiguity = tuple(
+                _readonly(
+                    np.asarray(
+                        -(a.astype(np.float64) * np.log(a.astype(np.float64) + LEGACY_MDP_G_EPS)).sum(0),
+                        dtype=dt,
+                    )
+                )
+                for a in A2
+            )
+            C = tuple(_readonly(np.asarray(_legacy_log_preferences(c), dtype=dt)) for c in self.C)
+            log_E = np.log(self.E + LEGACY_EPS)
+        else:
+            eps = clip_eps(dt)
+            ambiguity = tuple(
+                _readonly(np.asarray(-(a * np.log(np.maximum(a, eps))).sum(0), dtype=dt)) for a in A2
+            )
+            C = tuple(_readonly(np.asarray(c, dtype=dt)) for c in self.C)
+            log_E = np.log(np.maximum(self.E, eps))
+        Bt = tuple(_readonly(np.ascontiguousarray(np.transpose(b, (2, 1, 0)), dtype=dt)) for b in self.B)
+        wA: tuple[FloatArray | None, ...] | None = None
+        wBt: tuple[FloatArray | None, ...] | None = None
+        wnorm = legacy_wnorm if sem == "legacy" else exact_wnorm
+        if self.pA is not None:
+            wA = tuple(
+                None
+                if p is None
+                else _readonly(np.asarray(wnorm(p.reshape(p.shape[0], -1).astype(np.float64)), dtype=dt))
+                for p in self.pA
+            )
+        if self.pB is not None:
+            wBt = tuple(
+                None
+                if p is None
+                else _readonly(
+                    np.ascontiguousarray(np.transpose(wnorm(p.astype(np.float64)), (2, 1, 0)), dtype=dt)
+                )
+                for p in self.pB
+            )
+        first = self.policies[:, 0, :]
+        first_actions = tuple(
+            _readonly(np.eye(self.num_controls[f], dtype=dt)[first[:, f]]) for f in range(self.num_factors)
+        )
+        return Numerics(
+            dtype=dt,
+            semantics=sem,
+            A2=tuple(_readonly(a) for a in A2),
+            A2T=tuple(_readonly(np.ascontiguousarray(a.T)) for a in A2),
+            A_clip=A_clip,
+            log_A=log_A,
+            ambiguity=ambiguity,
+            C=C,
+            Bt=Bt,
+            D=tuple(_readonly(np.asarray(d, dtype=dt)) for d in self.D),
+            log_E=_readonly(np.asarray(log_E, dtype=dt)),
+            wA=wA,
+            wBt=wBt,
+            first_actions=first_actions,
+            first_action_index=_readonly(np.ascontiguousarray(first)),
+        )
+
+
+def _legacy_log_preferences(c: FloatArray) -> FloatArray:
+    """``pymdp.legacy``'s ``log(softmax(C) + 1e-16)``: C as a normalised log-probability."""
+    e = np.exp(c - c.max())
+    return np.asarray(np.log(e / e.sum() + LEGACY_EPS))
