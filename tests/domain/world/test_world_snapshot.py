@@ -92,6 +92,17 @@ def test_the_spec_is_compared_by_meaning_not_by_spelling() -> None:
     assert clone.snapshot() == world.snapshot()
 
 
+def test_a_snapshot_without_its_spec_restores_into_a_world_of_that_spec() -> None:
+    world = played_world()
+    light = world.snapshot(include_spec=False)
+    assert "spec" not in light
+    clone = GridWorld(SPEC)
+    clone.restore(json.loads(json.dumps(light)))
+    assert clone.snapshot() == world.snapshot()
+    with pytest.raises(WorldValidationError):
+        GridWorld.from_snapshot(light)
+
+
 def test_a_snapshot_of_another_world_is_rejected() -> None:
     world = played_world()
     snapshot = world.snapshot()

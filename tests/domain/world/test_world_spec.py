@@ -134,6 +134,29 @@ def test_resource_amounts_must_be_positive_finite_integers() -> None:
     ]
 
 
+def test_the_array_fast_path_still_refuses_what_the_item_parser_refuses() -> None:
+    data = valid_mapping()
+    data["walls"] = [[0, 0], [True, 1]]
+    assert errors_of(data) == [(("walls", 1, 0), "type_error")]
+    data["walls"] = [[0, 0], np.array([True, False])]
+    assert errors_of(data) == [(("walls", 1, 0), "type_error"), (("walls", 1, 1), "type_error")]
+    data["walls"] = np.array([[0, 0], [0, 0]])
+    assert errors_of(data) == [(("walls", 1), "duplicate")]
+    data["walls"] = np.array([[0.0, 1.0]])
+    assert errors_of(data) == [(("walls", 0, 0), "type_error"), (("walls", 0, 1), "type_error")]
+    data["walls"] = np.array([[0, 1]], dtype=np.uint8)
+    assert spec_from_mapping(data).walls == ((0, 1),)
+
+
+def test_a_large_layout_parses_to_the_same_spec_either_way() -> None:
+    cells = [[row, col] for row in range(0, 200, 2) for col in range(0, 200, 3)]
+    from_lists = spec_from_mapping({"height": 200, "width": 200, "walls": cells})
+    from_array = spec_from_mapping({"height": 200, "width": 200, "walls": np.array(cells)})
+    assert from_lists == from_array
+    assert from_lists.walls[:2] == ((0, 0), (0, 3))
+    assert all(type(row) is int and type(col) is int for row, col in from_array.walls)
+
+
 def test_duplicates_are_rejected() -> None:
     data = valid_mapping()
     data["walls"] = [[1, 1], [1, 1]]

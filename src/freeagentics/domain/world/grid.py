@@ -151,16 +151,16 @@ class GridWorld:
         cols -= 1
         interior = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
         self._blocked: BoolArray = ~interior
-        self._blocked[[self._padded(cell) for cell in spec.walls]] = True
+        self._blocked[self._padded(spec.walls)] = True
         self._location_of: IntArray = np.where(interior, rows * width + cols, -1)
         self._row_col_of: IntArray = np.where(interior[:, None], np.stack([rows, cols], axis=1), -1)
         # Index len(goals) / len(piles) means "none" and points at a trailing sentinel entry, so lookups
         # need no masking.
         self._goal_of: IntArray = np.full(num_padded, self._num_goals, dtype=np.int64)
-        self._goal_cells: IntArray = np.array([self._padded(c) for c in spec.goals], dtype=np.int64)
+        self._goal_cells: IntArray = self._padded(spec.goals)
         self._goal_of[self._goal_cells] = np.arange(self._num_goals)
         self._pile_of: IntArray = np.full(num_padded, self._num_piles, dtype=np.int64)
-        self._pile_cells: IntArray = np.array([self._padded(p.cell) for p in spec.resources], dtype=np.int64)
+        self._pile_cells: IntArray = self._padded([pile.cell for pile in spec.resources])
         self._pile_of[self._pile_cells] = np.arange(self._num_piles)
         self._initial_piles: IntArray = np.array([p.amount for p in spec.resources], dtype=np.int64)
         self._open_cells: IntArray = np.flatnonzero(~self._blocked).astype(np.int64)
@@ -467,7 +467,7 @@ class GridWorld:
 
     # ------------------------------------------------------------------ snapshots
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, *, include_spec: bool = True) -> dict[str, Any]:
         """The world's whole state as JSON-ready plain data (ints, lists, dicts).
 
         Keys: ``format``, ``spec`` (:meth:`GridWorldSpec.to_mapping`), ``tick``, ``capacity``, ``agents``
@@ -475,12 +475,17 @@ class GridWorld:
         ``carried_from`` (pile index or ``-1``), ``deposits``), ``resources_left`` (aligned with
         ``spec.resources``), ``credits`` (``deposited`` per goal and ``total``) and ``rng`` (the generator's
         bit-generator state, or ``None`` before the first reset). :meth:`restore` continues exactly from it.
+
+        ``include_spec=False`` leaves the spec out, for frequent checkpoints of a world whose spec is stored
+        elsewhere (a large layout costs more to serialise than the agents); such a snapshot can be restored
+        only into a world built from that spec.
         """
         slots = self.active_slots()
         carried = self._carried_from[slots]
-        return {
-            "format": SNAPSHOT_FORMAT,
-            "spec": self.spec.to_mapping(),
+        snapshot: dict[str, Any] = {"format": SNAPSHOT_FORMAT}
+        if include_spec:
+            snapshot["spec"] = self.spec.to_mapping()
+        return snapshot | {
             "tick": self._tick,
             "capacity": self.capacity,
             "agents": {
@@ -513,6 +518,9 @@ class GridWorld:
     def restore(self, snapshot: Mapping[str, Any]) -> None:
         """Replace this world's state by :meth:`snapshot` data taken from a world with the same spec.
 
+        A snapshot that carries its spec is checked against this world's; one taken with
+        ``include_spec=False`` is trusted to belong here (its positions, counts and totals are still checked).
+
         Validates everything first and changes nothing when it raises :class:`WorldValidationError`.
         """
         state = _SnapshotReader(self, snapshot).read()
@@ -539,18 +547,28 @@ class GridWorld:
         action back to themselves without a bump: agents never stand there, except free slots parked on
         cell 0, which thereby need no masking.
         """
-        cell = np.arange(num_padded, dtype=np.int64)[:, None]
-        target = np.clip(cell + self._action_offset[None, :], 0, num_padded - 1)
-        standable = ~self._blocked[:, None]
-        moves = standable & ~self._blocked[target]
-        self._next_cell: CellArray = np.where(moves, target, cell).astype(np.int32).ravel()
-        self._bumps: BoolArray = (standable & ~moves & self._is_move[None, :]).ravel()
-        self._enters_goal: BoolArray = (
-            moves & self._is_move[None, :] & (self._goal_of[target] < self._num_goals)
-        ).ravel()
+        # Built one action column at a time in int32 so a million-cell world needs no large temporaries.
+        cell = np.arange(num_padded, dtype=np.int32)
+        standable = ~self._blocked
+        next_cell = np.empty((num_padded, NUM_ACTIONS), dtype=np.int32)
+        bumps = np.zeros((num_padded, NUM_ACTIONS), dtype=bool)
+        enters_goal = np.zeros((num_padded, NUM_ACTIONS), dtype=bool)
+        for action in range(NUM_ACTIONS):
+            target = np.clip(cell + np.int32(self._action_offset[action]), 0, num_padded - 1)
+            moves = standable & ~self._blocked[target]
+            next_cell[:, action] = np.where(moves, target, cell)
+            if self._is_move[action]:
+                bumps[:, action] = standable & ~moves
+                enters_goal[:, action] = moves & (self._goal_of[target] < self._num_goals)
+        self._next_cell: CellArray = next_cell.ravel()
+        self._bumps: BoolArray = bumps.ravel()
+        self._enters_goal: BoolArray = enters_goal.ravel()
 
-    def _padded(self, cell: tuple[int, int]) -> int:
-        return (cell[0] + 1) * self._padded_width + cell[1] + 1
+    def _padded(self, cells: Sequence[tuple[int, int]]) -> IntArray:
+        """Padded indices ``(K,)`` of ``(row, col)`` cells."""
+        array = np.array(cells, dtype=np.int64).reshape(-1, 2)
+        result: IntArray = (array[:, 0] + 1) * self._padded_width + array[:, 1] + 1
+        return result
 
     def _require_reset(self) -> np.random.Generator:
         if self._rng is None:
@@ -681,7 +699,7 @@ class _SnapshotReader:
         if data.get("format") != SNAPSHOT_FORMAT:
             self._error(("format",), f"expected {SNAPSHOT_FORMAT!r}", "invalid_value")
         try:
-            if spec_from_mapping(data.get("spec")) != world.spec:
+            if "spec" in data and spec_from_mapping(data["spec"]) != world.spec:
                 self._error(
                     ("spec",), "the snapshot belongs to a world with a different spec", "spec_mismatch"
                 )

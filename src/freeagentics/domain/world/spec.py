@@ -18,6 +18,7 @@ Plain-data form (what the API accepts and :meth:`GridWorldSpec.to_mapping` produ
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -249,6 +250,9 @@ def _parse_cell_list(
     if len(value) > MAX_GRID_CELLS:
         errors.append(FieldError((name,), f"more than {MAX_GRID_CELLS} cells", "too_large"))
         return None
+    valid = _valid_cells_fast(value, height, width)
+    if valid is not None:
+        return valid
     cells: list[Cell] = []
     first_seen: dict[Cell, int] = {}
     for index, item in enumerate(value):
@@ -267,6 +271,38 @@ def _parse_cell_list(
         first_seen[cell] = index
         cells.append(cell)
     return cells
+
+
+def _valid_cells_fast(value: Sequence[Any], height: int | None, width: int | None) -> list[Cell] | None:
+    """``value`` as cells when it is a clean list of unique in-grid integer pairs, else ``None``.
+
+    Checked with a few array operations so a large layout parses in milliseconds; any doubt (a bool, a
+    float, a ragged row, a duplicate, a cell off the grid) returns ``None`` and the item-by-item parser
+    reports the precise problem.
+    """
+    if height is None or width is None or len(value) == 0:
+        return None
+    if not isinstance(value, np.ndarray):
+        # numpy would silently turn True into 1 when stacking rows; map(type, ...) scans at C speed.
+        try:
+            scalar_types = set(map(type, itertools.chain.from_iterable(value)))
+        except TypeError:
+            return None
+        if bool in scalar_types or np.bool_ in scalar_types:
+            return None
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError):
+        return None
+    if array.ndim != 2 or array.shape[1] != 2 or array.dtype.kind not in "iu":
+        return None
+    rows, cols = array[:, 0].astype(np.int64), array[:, 1].astype(np.int64)
+    if rows.min() < 0 or cols.min() < 0 or rows.max() >= height or cols.max() >= width:
+        return None
+    flat = np.sort(rows * width + cols)
+    if (flat[1:] == flat[:-1]).any():
+        return None
+    return list(zip(rows.tolist(), cols.tolist(), strict=True))
 
 
 def _parse_resources(
