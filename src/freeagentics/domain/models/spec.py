@@ -286,7 +286,7 @@ def _transitions(
 class _FactorHead:
     name: str | None
     states: tuple[str, ...] | None
-    actions: tuple[str, ...]
+    actions: tuple[str, ...] | None
     body: Mapping[str, object]
 
 
@@ -366,13 +366,10 @@ def _parse_spec(mapping: object, issues: IssueCollector, caps: ModelCaps) -> Mod
         states = _name_list(
             body["states"], (*loc, "states"), issues, caps, "state", caps.max_states_per_factor
         )
-        actions: tuple[str, ...] = ()
+        actions: tuple[str, ...] | None = ()
         if "actions" in body:
-            actions = (
-                _name_list(
-                    body["actions"], (*loc, "actions"), issues, caps, "action", caps.max_controls_per_factor
-                )
-                or ()
+            actions = _name_list(
+                body["actions"], (*loc, "actions"), issues, caps, "action", caps.max_controls_per_factor
             )
         if "B" in body and "transitions" in body:
             issues.add(loc, "give either 'B' or 'transitions', not both", "invalid_value")
@@ -414,7 +411,7 @@ def _parse_spec(mapping: object, issues: IssueCollector, caps: ModelCaps) -> Mod
     structure_known = (
         len(factor_heads) == len(factors_raw)
         and len(modality_heads) == len(modalities_raw)
-        and all(h.states is not None for h in factor_heads)
+        and all(h.states is not None and h.actions is not None for h in factor_heads)
         and all(h.observations is not None and h.depends_on is not None for h in modality_heads)
     )
     if not structure_known or policy_len is None:
@@ -565,7 +562,7 @@ def _parse_factor(
             issues.add((*loc, "pD"), "{scale: s} needs 'D' to scale", "invalid_value")
         else:
             pD = _dirichlet(body["pD"], (*loc, "pD"), issues, (num_states,), "the shape of D")
-    if head.name is None:
+    if head.name is None or head.actions is None:
         return None
     return FactorSpec(
         name=head.name,
