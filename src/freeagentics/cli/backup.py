@@ -13,20 +13,23 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from freeagentics.config import Settings, SettingsError, load_settings
-from freeagentics.infra import backup as backups
 from freeagentics.services.backup_policy import (
     BackupPolicyError,
     expired,
     parse_timestamp,
     select_at_or_before,
 )
+
+if TYPE_CHECKING:
+    from freeagentics.infra import backup as backups
+
 
 backup_app = typer.Typer(
     help="Back up, verify and restore the database, config dir and keys.", no_args_is_help=True
@@ -75,6 +78,8 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 def _resolve(settings: Settings, root: Path, which: str) -> Path:
     """A backup file from a path, a YYYYmmdd_HHMMSS timestamp (newest at or before it) or ``latest``."""
+    from freeagentics.infra import backup as backups
+
     candidate = Path(which)
     if candidate.is_file():
         return candidate
@@ -106,6 +111,8 @@ def create(
     ] = True,
 ) -> None:
     """Back up the database (and the config dir and keys), then apply retention."""
+    from freeagentics.infra import backup as backups
+
     settings = operator_settings(env_file)
     root = backups.backup_root(settings, backup_dir)
     taken_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -139,6 +146,8 @@ def create(
 
 
 def _prune(root: Path, keep_days: int) -> list[Path]:
+    from freeagentics.infra import backup as backups
+
     removed: list[Path] = []
     now = dt.datetime.now(dt.UTC)
     for kind in ("postgresql", "sqlite", "config"):
@@ -157,6 +166,8 @@ def prune(
     keep_days: Annotated[int, typer.Option(min=1, help="Keep backups taken within this many days.")] = 30,
 ) -> None:
     """Delete backups older than KEEP_DAYS (never the newest of each kind)."""
+    from freeagentics.infra import backup as backups
+
     settings = operator_settings(env_file)
     removed = _prune(backups.backup_root(settings, backup_dir), keep_days)
     for path in removed:
@@ -171,6 +182,8 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List backups with their time, size and whether the sha256 still matches."""
+    from freeagentics.infra import backup as backups
+
     settings = operator_settings(env_file)
     root = backups.backup_root(settings, backup_dir)
     rows = []
@@ -220,6 +233,8 @@ def verify(
     ] = None,
 ) -> None:
     """Restore a backup into a scratch database and compare row counts and checksums; exit 1 on a problem."""
+    from freeagentics.infra import backup as backups
+
     settings = operator_settings(env_file)
     root = backups.backup_root(settings, backup_dir)
     path = _resolve(settings, root, which)
@@ -255,6 +270,8 @@ def restore(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Replace the configured database with a backup (atomically: a failed restore changes nothing)."""
+    from freeagentics.infra import backup as backups
+
     settings = operator_settings(env_file)
     root = backups.backup_root(settings, backup_dir)
     path = _resolve(settings, root, which)
@@ -292,6 +309,8 @@ def restore_files(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Restore the config dir files and the signing keys (mode 0600) from a config archive."""
+    from freeagentics.infra import backup as backups
+
     settings = operator_settings(env_file)
     root = backups.backup_root(settings, backup_dir)
     archive = _resolve_archive(root, which)
@@ -304,6 +323,8 @@ def restore_files(
 
 
 def _resolve_archive(root: Path, which: str) -> Path:
+    from freeagentics.infra import backup as backups
+
     candidate = Path(which)
     if candidate.is_file():
         return candidate
@@ -332,6 +353,8 @@ def restore_system(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Full system restore: config dir, keys, then the database, from the backups at or before WHICH."""
+    from freeagentics.infra import backup as backups
+
     settings = operator_settings(env_file)
     root = backups.backup_root(settings, backup_dir)
     database_path = _resolve(settings, root, which)

@@ -16,7 +16,6 @@ import typer
 
 from freeagentics.cli.backup import EnvFileOption, operator_settings
 from freeagentics.cli.verify import JsonOption, finish
-from freeagentics.infra import system_probe
 from freeagentics.services import integrity
 
 posture_app = typer.Typer(help="Security posture validation.", no_args_is_help=True)
@@ -32,6 +31,8 @@ def validate(
     as_json: JsonOption = False,
 ) -> None:
     """Check keys, secrets, TLS expiry, debug, rate limiting and proxy trust; exit 1 with the reasons."""
+    from freeagentics.infra import system_probe
+
     settings = operator_settings(env_file)
     facts = system_probe.gather_system_facts(settings, certificate)
     finish(integrity.posture_checks(facts), f"security posture ({facts.environment})", as_json)

@@ -14,25 +14,21 @@ import json
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from freeagentics.cli.backup import EnvFileOption, console, operator_settings, out, progress_status
 from freeagentics.config import Settings
-from freeagentics.infra import backup as backups
-from freeagentics.infra import system_probe
-from freeagentics.infra.config_files import ConfigFileError, load_operator_config
-from freeagentics.infra.db import migrate
-from freeagentics.infra.db.engine import create_engine
-from freeagentics.infra.db.repositories import integrity as integrity_queries
-from freeagentics.infra.db.repositories import reports as report_queries
-from freeagentics.infra.log_reader import LogScan, read_log
 from freeagentics.services import integrity, reports
 from freeagentics.services.reports import QueryStats, Window
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from freeagentics.infra.log_reader import LogScan
+
 
 report_app = typer.Typer(help="Operational and security reports (Markdown or JSON).", no_args_is_help=True)
 
@@ -90,10 +86,14 @@ def emit(
 
 
 def _read_logs(settings: Settings, window: Window, *names: str) -> dict[str, LogScan]:
+    from freeagentics.infra.log_reader import read_log
+
     return {name: read_log(settings.log_dir, name, window.since, window.until) for name in names}
 
 
 async def _on_database(settings: Settings, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    from freeagentics.infra.db.engine import create_engine
+
     engine = create_engine(settings.database_url, settings.database)
     try:
         return await action(engine)
@@ -103,12 +103,16 @@ async def _on_database(settings: Settings, action: Callable[[AsyncEngine], Await
 
 def _database_available(settings: Settings) -> bool:
     """The embedded database exists (opening a missing SQLite file would create an empty one)."""
+    from freeagentics.infra import backup as backups
+
     return not settings.is_embedded or backups.sqlite_path(settings.database_url).is_file()
 
 
 def query_database(
     settings: Settings, action: Callable[[AsyncEngine], Awaitable[T]], notes: list[str]
 ) -> T | None:
+    from sqlalchemy.exc import SQLAlchemyError
+
     if not _database_available(settings):
         notes.append("the embedded database file does not exist yet")
         return None
@@ -120,6 +124,8 @@ def query_database(
 
 
 def _auth_threshold(settings: Settings) -> int:
+    from freeagentics.infra.config_files import ConfigFileError, load_operator_config
+
     try:
         return load_operator_config(settings.config_dir).security_rules.authentication_failures_per_minute
     except ConfigFileError:
@@ -136,6 +142,9 @@ def daily(
     token: TokenOption = None,
 ) -> None:
     """Agents by status, agent steps, errors, latency percentiles, security events, slowest queries."""
+    from freeagentics.infra import system_probe
+    from freeagentics.infra.db.repositories import reports as report_queries
+
     settings = operator_settings(env_file)
     now = dt.datetime.now(dt.UTC)
     window = Window.last(hours, now)
@@ -175,6 +184,8 @@ def incident(
     output: OutputOption = None,
 ) -> None:
     """Security incident report: events, timeline, sources, affected accounts, HTTP errors, blocked IPs."""
+    from freeagentics.infra.db.repositories import reports as report_queries
+
     settings = operator_settings(env_file)
     now = dt.datetime.now(dt.UTC)
     window = Window.last(hours, now)
@@ -209,6 +220,8 @@ def auth_patterns(
     output: OutputOption = None,
 ) -> None:
     """Brute force, password spraying, success after failures and distributed attacks on one account."""
+    from freeagentics.infra.log_reader import read_log
+
     settings = operator_settings(env_file)
     window = Window.last(hours, dt.datetime.now(dt.UTC))
     scan = read_log(settings.log_dir, "security_audit.log", window.since, window.until)
@@ -225,6 +238,9 @@ def weekly_security(
     certificate: Annotated[Path | None, typer.Option(help="TLS certificate to check.")] = None,
 ) -> None:
     """Security events per day, login patterns and the current posture over the last DAYS days."""
+    from freeagentics.infra import system_probe
+    from freeagentics.infra.log_reader import read_log
+
     settings = operator_settings(env_file)
     now = dt.datetime.now(dt.UTC)
     window = Window.last(days * 24, now)
@@ -243,6 +259,10 @@ def weekly_security(
 
 
 def _audit_checks(settings: Settings, certificate: Path | None, step: Callable[[str], None]) -> list[Any]:
+    from freeagentics.infra import system_probe
+    from freeagentics.infra.db import migrate
+    from freeagentics.infra.db.repositories import integrity as integrity_queries
+
     step("security posture and system files")
     facts = system_probe.gather_system_facts(settings, certificate)
     checks = integrity.posture_checks(facts)
@@ -267,6 +287,8 @@ def audit(
     certificate: Annotated[Path | None, typer.Option(help="TLS certificate to check.")] = None,
 ) -> None:
     """Comprehensive audit: posture, config, files, backups and data integrity; exit 1 if any check fails."""
+    from freeagentics.infra.log_reader import read_log
+
     settings = operator_settings(env_file)
     now = dt.datetime.now(dt.UTC)
     with progress_status("comprehensive audit") as step:
@@ -293,6 +315,10 @@ def monthly_audit(
     certificate: Annotated[Path | None, typer.Option(help="TLS certificate to check.")] = None,
 ) -> None:
     """The comprehensive audit over 30 days, plus accounts by role and the backups kept; exit 1 on failure."""
+    from freeagentics.infra import backup as backups
+    from freeagentics.infra.db.repositories import reports as report_queries
+    from freeagentics.infra.log_reader import read_log
+
     settings = operator_settings(env_file)
     now = dt.datetime.now(dt.UTC)
     window = Window.last(30 * 24, now)
@@ -333,6 +359,8 @@ def memory(
     token: TokenOption = None,
 ) -> None:
     """Memory by component: populations and caches from the running server, and its processes (RSS/USS)."""
+    from freeagentics.infra import system_probe
+
     settings = operator_settings(env_file)
     base = server or system_probe.server_base_url(settings)
     live, source = system_probe.fetch_system_metrics(base, token)

@@ -11,9 +11,6 @@ import typer
 
 from freeagentics.cli.backup import EnvFileOption, console, operator_settings, out, progress_status
 from freeagentics.cli.report import print_checks, query_database
-from freeagentics.infra import system_probe
-from freeagentics.infra.db import migrate
-from freeagentics.infra.db.repositories.integrity import gather_data_facts
 from freeagentics.services import integrity
 
 verify_app = typer.Typer(help="Data and system integrity checks.", no_args_is_help=True)
@@ -37,6 +34,9 @@ def finish(checks: list[integrity.CheckResult], title: str, as_json: bool) -> No
 @verify_app.command("data")
 def verify_data(env_file: EnvFileOption = None, as_json: JsonOption = False) -> None:
     """Migration head, dangling foreign keys, orphaned agents, checkpoint consistency."""
+    from freeagentics.infra.db import migrate
+    from freeagentics.infra.db.repositories.integrity import gather_data_facts
+
     settings = operator_settings(env_file)
     notes: list[str] = []
     with progress_status("verifying data integrity") as step:
@@ -54,6 +54,8 @@ def verify_data(env_file: EnvFileOption = None, as_json: JsonOption = False) -> 
 @verify_app.command("system")
 def verify_system(env_file: EnvFileOption = None, as_json: JsonOption = False) -> None:
     """Key files and modes, config files valid, log and data dirs writable, last backup age."""
+    from freeagentics.infra import system_probe
+
     settings = operator_settings(env_file)
     facts = system_probe.gather_system_facts(settings)
     finish(integrity.system_checks(facts), "system integrity", as_json)
