@@ -152,6 +152,7 @@ def test_resource_collector_factors_and_tied_policies() -> None:
     assert content[location_index(2, 3, 4)] == CellContent.GOAL
     assert content[location_index(0, 1, 4)] == CellContent.EMPTY
     np.testing.assert_array_equal(model.D[1], [1.0, 0.0])
+    assert model.metadata["sampling_mode"] == "full"
 
 
 def test_tmaze_equals_pymdp_legacy_tmaze_env() -> None:

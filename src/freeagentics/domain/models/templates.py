@@ -323,7 +323,8 @@ def resource_collector(
       give both factors the same action at every step (``collector_policies``), so a policy is one action
       sequence and the world receives one action per agent. Because every policy ties the factors, their
       action marginals are identical and deterministic selection picks the same action for both; with
-      stochastic selection, sample a whole policy rather than each factor's marginal.
+      stochastic selection, sample a whole policy rather than each factor's marginal (the engine's
+      ``sampling_mode="full"``; ``metadata["sampling_mode"]`` says so).
     - ``location`` moves as in :func:`grid_explorer`; ``COLLECT`` and ``DEPOSIT`` stay in place.
     - ``carrying``: ``COLLECT`` turns empty into carrying with probability ``collect_success``; ``DEPOSIT``
       turns carrying into empty with probability ``deposit_success``; moves keep it. A compiled model's
@@ -386,6 +387,9 @@ def resource_collector(
         action_names=(action_names, action_names),
         metadata={
             "template": "resource_collector",
+            # Marginal stochastic selection samples each factor's action separately and could split the
+            # tied action; sampling whole policies keeps location and carrying on the same action.
+            "sampling_mode": "full",
             "height": h,
             "width": w,
             "resources": [list(c) for c in resource_cells],
