@@ -186,7 +186,7 @@ def instances(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(instances())
 def test_summed_area_status_equals_brute_force(
     instance: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int],
@@ -200,7 +200,7 @@ def test_summed_area_status_equals_brute_force(
     assert np.array_equal(status.complete, (count > 0) & (present >= required).all(axis=1))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(instances(), st.data())
 def test_member_status_equals_brute_force_over_each_coalition(
     instance: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int], data: st.DataObject

@@ -89,7 +89,7 @@ def assert_invariants(world: GridWorld) -> None:
     assert (world.resources_left() >= 0).all()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(scenarios())
 def test_agents_stay_on_open_cells_and_resources_are_conserved(
     scenario: tuple[GridWorldSpec, int, int, list[tuple[str, int]]],
@@ -103,7 +103,7 @@ def test_agents_stay_on_open_cells_and_resources_are_conserved(
         assert_invariants(world)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(world_specs(), st.integers(0, 2**32 - 1), st.data())
 def test_moves_agree_with_a_per_agent_reference(spec: GridWorldSpec, seed: int, data: st.DataObject) -> None:
     world = GridWorld(spec)
@@ -143,7 +143,7 @@ def test_the_same_seed_and_actions_give_the_same_trajectory(
     assert runs[0] == runs[1]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(scenarios(), scenarios())
 def test_snapshot_restore_round_trip_continues_identically(
     first: tuple[GridWorldSpec, int, int, list[tuple[str, int]]],
