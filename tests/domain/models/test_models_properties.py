@@ -18,6 +18,7 @@ from freeagentics.domain.models import (
     compile_arrays,
     compile_mapping,
     compile_spec,
+    get_template,
     spec_from_compiled,
     spec_from_mapping,
     spec_to_mapping,
@@ -261,3 +262,81 @@ def test_pymdp_arrays_compile_and_corruptions_name_the_array(
     assert located, info.value.as_dicts()
     expected = {"negative": "negative", "nan": "not_finite", "perturb": "not_normalised"}[corruption]
     assert located[0]["type"] == expected
+
+
+@st.composite
+def grid_layouts(draw: st.DrawFn) -> dict[str, Any]:
+    height, width = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    cells = [[r, c] for r in range(height) for c in range(width)]
+    chosen = draw(st.permutations(cells))
+    num_walls = draw(st.integers(0, len(cells) - 2)) if len(cells) >= 2 else 0
+    return {
+        "height": height,
+        "width": width,
+        "walls": chosen[:num_walls],
+        "free": chosen[num_walls:],
+    }
+
+
+@settings(max_examples=100, deadline=None)
+@given(grid_layouts(), st.data())
+def test_grid_templates_build_valid_models_for_any_layout(
+    layout: dict[str, Any], data: st.DataObject
+) -> None:
+    free = layout["free"]
+    walls = layout["walls"]
+    explorer = get_template("grid_explorer").instantiate(
+        {
+            "height": layout["height"],
+            "width": layout["width"],
+            "walls": walls,
+            "goal": free[0],
+            "start": data.draw(st.sampled_from(free)),
+            "observation_noise": data.draw(st.floats(0.0, 0.9)),
+            "policy_len": data.draw(st.integers(1, 2)),
+        }
+    )
+    # Construction validated the tensors; here: the agent can never enter a wall.
+    wall_index = [r * layout["width"] + c for r, c in walls]
+    open_index = [r * layout["width"] + c for r, c in free]
+    assert explorer.B[0][np.ix_(wall_index, open_index)].sum() == 0.0
+    assert explorer.D[0][wall_index].sum() == 0.0
+    assert int(np.argmax(explorer.C[0])) == open_index[0]
+
+    if len(free) >= 2:
+        collector = get_template("resource_collector").instantiate(
+            {
+                "height": layout["height"],
+                "width": layout["width"],
+                "walls": walls,
+                "resources": free[1:2],
+                "goals": free[:1],
+            }
+        )
+        assert collector.B[0][np.ix_(wall_index, open_index)].sum() == 0.0
+        assert collector.num_policies == 7
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.floats(0.0, 1.0),
+    st.floats(0.0, 1.0),
+    st.booleans(),
+    st.sampled_from([None, 0, 1]),
+    st.integers(1, 3),
+)
+def test_tmaze_builds_a_valid_model_for_any_parameters(
+    reward_probability: float, cue_validity: float, null_cue: bool, context: int | None, policy_len: int
+) -> None:
+    model = get_template("tmaze").instantiate(
+        {
+            "reward_probability": reward_probability,
+            "cue_validity": cue_validity,
+            "null_cue_outcome": null_cue,
+            "context": context,
+            "policy_len": policy_len,
+        }
+    )
+
+    assert model.num_policies == 4**policy_len
+    assert model.num_obs == (4, 3, 3 if null_cue else 2)
