@@ -51,7 +51,7 @@ def _server_env(data_dir: Path, port: int) -> dict[str, str]:
     return env
 
 
-def wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+def wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], timeout_s: float = 90.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:

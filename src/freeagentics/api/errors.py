@@ -13,6 +13,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from freeagentics.domain.models import ModelValidationError
+from freeagentics.domain.world import WorldValidationError
+from freeagentics.services.agents import LimitExceededError, NotFoundError
+
 _CODES_BY_STATUS = {
     400: "bad_request",
     401: "unauthorized",
@@ -84,7 +88,28 @@ async def _request_validation_error(request: Request, exc: Exception) -> JSONRes
     )
 
 
+async def _model_invalid(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ModelValidationError | WorldValidationError)
+    return JSONResponse(
+        jsonable_encoder(error_body(request, "validation_error", "Request is invalid", exc.as_dicts())),
+        status_code=422,
+    )
+
+
+async def _not_found(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, NotFoundError)
+    return JSONResponse(error_body(request, "not_found", f"{exc.kind} not found"), status_code=404)
+
+
+async def _limit_exceeded(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(error_body(request, "limit_exceeded", str(exc)), status_code=422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ModelValidationError, _model_invalid)
+    app.add_exception_handler(WorldValidationError, _model_invalid)
+    app.add_exception_handler(NotFoundError, _not_found)
+    app.add_exception_handler(LimitExceededError, _limit_exceeded)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _request_validation_error)

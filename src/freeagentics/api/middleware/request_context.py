@@ -85,7 +85,11 @@ class RequestContextMiddleware:
                 raise
         finally:
             if scope["type"] == "http":
-                _log_access(scope, status_code, time.perf_counter() - started)
+                elapsed = time.perf_counter() - started
+                _log_access(scope, status_code, elapsed)
+                window = getattr(getattr(scope.get("app"), "state", None), "response_times", None)
+                if window is not None:
+                    window.record(elapsed)
             request_id_var.reset(token)
 
 

@@ -6,7 +6,18 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from freeagentics.infra.db.base import Base, JsonDocument, UtcDateTime, utc_now
@@ -59,6 +70,8 @@ class AgentRow(Base):
     model_spec: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
     parameters: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
     status: Mapped[str] = mapped_column(String(16), default="created", index=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Incremented by every restart, so the runtime owner sees restarts made through any API replica."""
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
@@ -98,3 +111,15 @@ class BlockedIpRow(Base):
     reason: Mapped[str] = mapped_column(String(200))
     blocked_until: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class WorldCheckpointRow(Base):
+    """The latest checkpoint of a world: its snapshot and every agent's beliefs and counts (``.npz``)."""
+
+    __tablename__ = "world_checkpoints"
+
+    world_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("worlds.id", ondelete="CASCADE"), primary_key=True)
+    tick: Mapped[int] = mapped_column(BigInteger)
+    agent_count: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    saved_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
