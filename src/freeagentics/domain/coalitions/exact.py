@@ -157,9 +157,101 @@ def _branch_and_bound(tables: list[_ObjectiveTables]) -> dict[int, int]:
     """Objective index -> chosen subset mask of an optimal structure (objectives left out get none)."""
     full = len(tables[0].best) - 1
     order = sorted(range(len(tables)), key=lambda j: (-float(tables[j].best[full]), j))
-    search = _Search(tables=[tables[j] for j in order])
+    ordered = [tables[j] for j in order]
+    prices = _agent_prices(ordered, full.bit_length())
+    search = _Search(tables=ordered, prices=prices, reduced=[_ReducedValues.of(t, prices) for t in ordered])
     search.explore(depth=0, free=full, value=0.0, path=())
     return {order[depth]: mask for depth, mask in enumerate(search.best_path) if mask}
+
+
+#: Subgradient iterations for the agent prices, and how many non-improving ones halve the step.
+_PRICE_ITERATIONS = 200
+_PRICE_PATIENCE = 5
+
+
+def _memberships(masks: NDArray[np.int64], num_bits: int) -> FloatArray:
+    """``(L, n)`` 0/1 membership of each enumerated agent in each mask."""
+    return ((masks[:, None] >> np.arange(num_bits)) & 1).astype(np.float64)
+
+
+def _agent_prices(tables: list[_ObjectiveTables], num_bits: int) -> FloatArray:
+    """Lagrange multipliers ``(n,)`` >= 0 for "each agent in at most one coalition".
+
+    For any prices ``p``, ``sum_{i in F} p_i + sum_k max(0, max_{S subset of F} v_k(S) - p(S))`` bounds the
+    best completion using the free agents ``F`` (relaxing agent disjointness, charging each agent's price
+    instead). Subgradient descent on that bound at the root (Polyak steps towards a greedy solution's
+    value) finds prices for which it is close to the LP bound of the set-packing problem; the search
+    then uses it beside the price-free bound. ``O(iterations * sum_k L_k * n)``.
+    """
+    memberships = [_memberships(t.useful_masks, num_bits) for t in tables]
+    values = [t.useful_values for t in tables]
+    lower = _greedy_value(tables)
+    prices = np.zeros(num_bits)
+    best_prices, best_bound = prices, np.inf
+    step_scale, stalled = 1.0, 0
+    for _ in range(_PRICE_ITERATIONS):
+        bound = float(prices.sum())
+        used = np.zeros(num_bits)
+        picked_value = 0.0
+        for membership, value in zip(memberships, values, strict=True):
+            if value.size == 0:
+                continue
+            reduced = value - membership @ prices
+            k = int(np.argmax(reduced))
+            if reduced[k] > 0:
+                bound += float(reduced[k])
+                used += membership[k]
+                picked_value += float(value[k])
+        if np.all(used <= 1):
+            lower = max(lower, picked_value)
+        if bound < best_bound - 1e-12:
+            best_prices, best_bound, stalled = prices, bound, 0
+        else:
+            stalled += 1
+            if stalled >= _PRICE_PATIENCE:
+                step_scale, stalled = step_scale / 2, 0
+        subgradient = 1.0 - used
+        direction = np.where((prices <= 0) & (subgradient > 0), 0.0, subgradient)
+        norm = float(direction @ direction)
+        if norm == 0 or best_bound - lower <= 1e-9 or step_scale < 1e-6:
+            break
+        prices = np.maximum(0.0, prices - step_scale * (bound - lower) / norm * direction)
+    return best_prices
+
+
+def _greedy_value(tables: list[_ObjectiveTables]) -> float:
+    """Value of taking, objective by objective, its best useful coalition disjoint from those taken."""
+    used = 0
+    total = 0.0
+    for table in tables:
+        within = np.flatnonzero((table.useful_masks & used) == 0)
+        if within.size:
+            used |= int(table.useful_masks[within[0]])
+            total += float(table.useful_values[within[0]])
+    return total
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _ReducedValues:
+    """An objective's useful coalitions by decreasing ``v(S) - p(S)`` (their value net of agent prices)."""
+
+    masks: NDArray[np.int64]
+    values: FloatArray
+
+    @classmethod
+    def of(cls, table: _ObjectiveTables, prices: FloatArray) -> _ReducedValues:
+        reduced = table.useful_values - _memberships(table.useful_masks, prices.size) @ prices
+        order = np.argsort(-reduced, kind="stable")
+        return cls(masks=table.useful_masks[order], values=reduced[order])
+
+    def best_within(self, free: NDArray[np.int64]) -> FloatArray:
+        """``(C,)`` ``max(0, max_{S subset of free[c]} v(S) - p(S))``."""
+        if self.masks.size == 0:
+            return np.zeros(free.shape)
+        compatible = (self.masks[None, :] & ~free[:, None]) == 0
+        first = np.argmax(compatible, axis=1)
+        found = compatible[np.arange(free.size), first]
+        return np.where(found, np.maximum(self.values[first], 0.0), 0.0)
 
 
 @dataclasses.dataclass
@@ -167,14 +259,23 @@ class _Search:
     """Depth-first branch and bound over the objectives in ``tables`` order."""
 
     tables: list[_ObjectiveTables]
+    prices: FloatArray
+    reduced: list[_ReducedValues]
     best_value: float = -np.inf
     best_path: tuple[int, ...] = ()
 
     def _remaining_bound(self, depth: int, free: NDArray[np.int64]) -> FloatArray:
-        bound = np.zeros(free.shape)
+        """Upper bound on what objectives ``depth..`` can still add with the agents of each ``free`` mask."""
+        independent = np.zeros(free.shape)
         for table in self.tables[depth:]:
-            bound += table.best[free]
-        return bound
+            independent += table.best[free]
+        priced = np.zeros(free.shape)
+        for bit, price in enumerate(self.prices):
+            if price > 0:
+                priced += price * ((free >> bit) & 1)
+        for reduced in self.reduced[depth:]:
+            priced += reduced.best_within(free)
+        return np.minimum(independent, priced)
 
     def _record(self, value: float, path: tuple[int, ...]) -> None:
         if value > self.best_value:
@@ -193,14 +294,15 @@ class _Search:
         masks = np.concatenate([masks, np.zeros(1, dtype=np.int64)])  # mask 0: leave the objective unserved
         gains = np.concatenate([gains, np.zeros(1)])
         remaining_free = free & ~masks
-        bounds = value + gains + self._remaining_bound(depth + 1, remaining_free)
         if depth == last - 1:
-            # The bound is exact here: the last objective takes its best coalition among the agents left.
-            k = int(np.argmax(bounds))
-            if bounds[k] > self.best_value:
+            # Exact here: the last objective takes its best coalition among the agents left.
+            totals = value + gains + self.tables[last].best[remaining_free]
+            k = int(np.argmax(totals))
+            if totals[k] > self.best_value:
                 final = _best_useful_within(self.tables[last], int(remaining_free[k]))
-                self._record(float(bounds[k]), (*path, int(masks[k]), final))
+                self._record(float(totals[k]), (*path, int(masks[k]), final))
             return
+        bounds = value + gains + self._remaining_bound(depth + 1, remaining_free)
         for k in np.argsort(-bounds, kind="stable"):
             if bounds[k] <= self.best_value:
                 break

@@ -28,6 +28,7 @@ function and seed give the same structure.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +60,8 @@ class ScalableSettings:
       dissolving a coalition holding its candidates and regrowing both (bounds the phase's cost).
     - ``exchange_blockers``: how many such coalitions (those holding its cheapest candidates) one unserved
       objective tries.
+    - ``bound_refinement_gap``: when the relative gap to the per-objective bound exceeds this, a priced
+      (Lagrangian) bound is also computed; it is tighter when agents are scarce.
     - ``restarts``: extra greedy passes with randomly perturbed objective orders (best one kept); worth it
       for small problems where agents are contested.
     """
@@ -66,8 +69,9 @@ class ScalableSettings:
     candidates_per_objective: int = 48
     improvement_rounds: int = 8
     improvement_candidates: int = 12
-    exchange_attempts: int = 256
+    exchange_attempts: int = 64
     exchange_blockers: int = 3
+    bound_refinement_gap: float = 0.02
     restarts: int = 0
 
     def __post_init__(self) -> None:
@@ -80,7 +84,7 @@ class ScalableSettings:
             self.exchange_blockers,
             self.restarts,
         )
-        if min(counts) < 0:
+        if min(counts) < 0 or not self.bound_refinement_gap >= 0:
             raise ValueError("improvement, exchange and restart counts must be >= 0")
 
 
@@ -133,6 +137,12 @@ def form_coalitions_scalable(
         total = search.total(labels)
         if total > best_total + _MIN_IMPROVEMENT:
             best_labels, best_total = labels, total
+    if upper_bound is not None and upper_bound - best_total > tuning.bound_refinement_gap * upper_bound:
+        formed = np.unique(best_labels[best_labels >= 0])
+        priced = _priced_upper_bound(
+            problem, values, candidates, best_labels, search.coalition_values(best_labels, formed)
+        )
+        upper_bound = min(upper_bound, priced)
     return structure_from_assignment(
         problem,
         values,
@@ -142,6 +152,41 @@ def form_coalitions_scalable(
         upper_bound=upper_bound,
         member_costs=costs,
     )
+
+
+#: Quantiles of the value per member of the formed coalitions tried as agent prices by the priced bound.
+_PRICE_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+
+
+def _priced_upper_bound(
+    problem: FormationProblem,
+    value_function: CoalitionValueFunction,
+    candidates: _Candidates,
+    labels: IntArray,
+    coalition_values: FloatArray,
+) -> float:
+    """The Lagrangian bound with one price ``p`` per agent, at a few prices; the smallest is returned.
+
+    Charging every agent ``p`` for joining a coalition relaxes "each agent in at most one coalition":
+    ``optimum <= N p + sum_j max(0, max_S v_j(S) - p |S|)`` for every ``p >= 0``. The inner maximum is the
+    same objective with member costs raised by ``p`` (which keeps the candidates the cheapest), so the value
+    function's per-objective bounds apply. When agents are scarce, a price near what a member earns in the
+    structure found is far tighter than ``p = 0``; so the prices tried are quantiles of the formed
+    coalitions' value per member. ``O(Q M L K log L)`` for ``Q`` prices.
+    """
+    formed = np.flatnonzero(np.bincount(labels[labels >= 0], minlength=problem.num_objectives))
+    if formed.size == 0:
+        return math.inf
+    sizes = np.bincount(labels[labels >= 0], minlength=problem.num_objectives)[formed]
+    prices = np.unique(np.quantile(coalition_values / sizes, _PRICE_QUANTILES))
+    best = math.inf
+    for price in prices[prices > 0]:
+        shifted = value_function.objective_upper_bounds(
+            problem, candidates.agents, candidates.costs + price, candidates.floor + price
+        )
+        positive = np.maximum(np.asarray(shifted, dtype=np.float64), 0.0)
+        best = min(best, problem.num_agents * float(price) + float(positive.sum()))
+    return best
 
 
 def _objective_order(priority: FloatArray, tie_breaker: FloatArray) -> IntArray:
@@ -193,20 +238,25 @@ class _Search:
 
     def total(self, labels: IntArray) -> float:
         formed = np.unique(labels[labels >= 0])
-        return float(self._coalition_values(labels, formed).sum()) if formed.size else 0.0
+        return float(self.coalition_values(labels, formed).sum()) if formed.size else 0.0
 
     def run(self, order: IntArray, worth_trying: NDArray[np.bool_]) -> IntArray:
         labels = np.full(self.problem.num_agents, -1, dtype=np.int64)
         served = np.zeros(self.problem.num_objectives, dtype=np.bool_)
+        tried_exchanges: set[tuple[int, int]] = set()
+        pending = order[worth_trying[order]]
         for _ in range(2):
-            pending = order[worth_trying[order] & ~served[order]]
             self._grow_all(pending, labels, served)
+            assigned_after_growth = labels >= 0
             # Local moves never empty a coalition (that would lose its positive value), so ``served`` holds.
-            improved = self._improve(labels)
+            self._improve(labels)
             unserved = order[worth_trying[order] & ~served[order]]
-            exchanged = self._exchange(unserved, labels, served)
-            # Another pass helps only if agents moved while some objective still waits for them.
-            if not (exchanged or (improved and unserved.size)):
+            self._exchange(unserved, labels, served, tried_exchanges)
+            # Another pass helps only objectives that could use an agent freed since they last tried.
+            freed = assigned_after_growth & (labels < 0)
+            unserved = order[worth_trying[order] & ~served[order]]
+            pending = unserved[np.any(freed[self.candidates.agents[unserved]], axis=1)]
+            if pending.size == 0:
                 break
         return labels
 
@@ -337,7 +387,13 @@ class _Search:
 
     # -- exchanges --------------------------------------------------------------------------------------
 
-    def _exchange(self, unserved: IntArray, labels: IntArray, served: NDArray[np.bool_]) -> bool:
+    def _exchange(
+        self,
+        unserved: IntArray,
+        labels: IntArray,
+        served: NDArray[np.bool_],
+        tried: set[tuple[int, int]],
+    ) -> bool:
         """Serve objectives by dissolving a coalition that holds their candidates, then regrowing both.
 
         A split-and-merge move between coalitions: ``objective`` takes what it needs from the freed agents
@@ -355,6 +411,9 @@ class _Search:
             for blocker in blockers:
                 if attempts >= self.exchange_attempts:
                     return exchanged
+                if (int(objective), int(blocker)) in tried:
+                    continue
+                tried.add((int(objective), int(blocker)))
                 attempts += 1
                 if self._try_exchange(int(objective), int(blocker), labels):
                     served[objective] = True
@@ -383,10 +442,17 @@ class _Search:
 
     def _best_greedy_coalition(self, objective: int, labels: IntArray) -> tuple[IntArray, float]:
         """The best greedy prefix for ``objective`` from its free candidates, and its value."""
-        pending = np.array([objective], dtype=np.int64)
-        sequences, lengths, _ = self._cover_sequences(pending, labels)
-        prefix_lengths, prefix_values = self._best_prefixes(pending, sequences, lengths)
-        return sequences[0, : prefix_lengths[0]], float(prefix_values[0])
+        pool = self.candidates.agents[objective]
+        pool = pool[(labels[pool] < 0) & np.isfinite(self.candidates.costs[objective])]
+        sequence, _ = self._cover_sequence(objective, pool)
+        if sequence.size == 0:
+            return sequence, -np.inf
+        prefix_lengths, prefix_values = self._best_prefixes(
+            np.array([objective], dtype=np.int64),
+            sequence[None, :],
+            np.array([sequence.size], dtype=np.int64),
+        )
+        return sequence[: prefix_lengths[0]], float(prefix_values[0])
 
     def _members_value(self, objective: int, members: IntArray) -> float:
         gains = self.value_function.gains(
@@ -399,7 +465,7 @@ class _Search:
 
     # -- local improvement ------------------------------------------------------------------------------
 
-    def _coalition_values(self, labels: IntArray, objectives: IntArray) -> FloatArray:
+    def coalition_values(self, labels: IntArray, objectives: IntArray) -> FloatArray:
         members = np.flatnonzero(labels >= 0)
         chosen = labels[members]
         num_objectives = self.problem.num_objectives

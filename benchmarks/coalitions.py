@@ -1,0 +1,143 @@
+"""Coalition formation benchmark: exact and scalable algorithms, time, value, bound, gap and quality ratio.
+
+Run: ``.venv/bin/python benchmarks/coalitions.py`` (``--repeats`` timed runs per case, default 5;
+``--ratio-instances`` small instances for the scalable/exact ratio, default 200).
+
+Problems come from :func:`freeagentics.domain.coalitions.random_formation_problem` (one agent per grid cell
+on average, 3 capabilities, objectives needing 1-3 units of 1-3 capabilities) with the default value
+function (0.1 per cell travelled, 0.5 per member, coverage required). Times are wall-clock medians of
+``--repeats`` runs after one untimed warm-up run (the warm-up pays the page faults of the first large
+allocations); the ``cold`` column is that first run. The load average is printed because the benchmark
+machine may be shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from freeagentics.domain.coalitions import (
+    CoalitionStructure,
+    FormationProblem,
+    ScalableSettings,
+    form_coalitions_exact,
+    form_coalitions_scalable,
+    random_formation_problem,
+)
+
+EXACT_SIZES = (8, 12, 16, 20)
+EXACT_OBJECTIVES = 6
+EXACT_INSTANCES = 3
+SCALABLE_CASES = ((1_000, 100), (1_000, 1_000), (10_000, 100), (10_000, 1_000))
+
+
+def _timed(run: Callable[[], CoalitionStructure], repeats: int) -> tuple[CoalitionStructure, float, float]:
+    """The result, the cold (first) time and the median of ``repeats`` further times, in seconds."""
+    start = time.perf_counter()
+    result = run()
+    cold = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - start)
+    return result, cold, statistics.median(times)
+
+
+def bench_exact(repeats: int) -> list[str]:
+    rows = [
+        "| agents | objectives | instance | median time (s) | cold (s) | optimal value | coalitions |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for num_agents in EXACT_SIZES:
+        for instance in range(EXACT_INSTANCES):
+            problem = random_formation_problem(
+                np.random.default_rng([num_agents, instance]), num_agents, EXACT_OBJECTIVES
+            )
+            result, cold, median = _timed(lambda p=problem: form_coalitions_exact(p), repeats)
+            rows.append(
+                f"| {num_agents} | {EXACT_OBJECTIVES} | {instance} | {median:.3f} | {cold:.3f} | "
+                f"{result.total_value:.2f} | {len(result.coalitions)} |"
+            )
+    return rows
+
+
+def bench_scalable(repeats: int) -> list[str]:
+    rows = [
+        "| agents | objectives | median time (s) | cold (s) | value | upper bound | gap | coalitions |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for num_agents, num_objectives in SCALABLE_CASES:
+        problem = random_formation_problem(
+            np.random.default_rng(num_agents + num_objectives), num_agents, num_objectives
+        )
+        result, cold, median = _timed(lambda p=problem: form_coalitions_scalable(p, seed=0), repeats)
+        bound = "n/a" if result.upper_bound is None else f"{result.upper_bound:.2f}"
+        gap = "n/a" if result.relative_gap is None else f"{100 * result.relative_gap:.2f} %"
+        rows.append(
+            f"| {num_agents:,} | {num_objectives:,} | {median:.3f} | {cold:.3f} | {result.total_value:.2f} | "
+            f"{bound} | {gap} | {len(result.coalitions)} |"
+        )
+    return rows
+
+
+def _small_instances(count: int) -> list[FormationProblem]:
+    problems = []
+    for seed in range(count):
+        rng = np.random.default_rng([seed, 2024])
+        problems.append(random_formation_problem(rng, int(rng.integers(6, 15)), int(rng.integers(2, 6))))
+    return problems
+
+
+def bench_ratio(count: int) -> list[str]:
+    problems = _small_instances(count)
+    optima = [form_coalitions_exact(problem).total_value for problem in problems]
+    rows = [
+        "| scalable settings | instances | mean scalable/exact | min | optimal found | mean bound/exact |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for label, settings in (("default", ScalableSettings()), ("restarts=8", ScalableSettings(restarts=8))):
+        ratios, bound_ratios = [], []
+        for seed, (problem, optimum) in enumerate(zip(problems, optima, strict=True)):
+            result = form_coalitions_scalable(problem, seed=seed, settings=settings)
+            if result.total_value > optimum + 1e-9:
+                raise AssertionError(f"scalable beat the optimum on instance {seed}")
+            ratios.append(result.total_value / optimum if optimum > 0 else 1.0)
+            if result.upper_bound is not None and optimum > 0:
+                bound_ratios.append(result.upper_bound / optimum)
+        optimal = sum(r >= 1 - 1e-9 for r in ratios) / len(ratios)
+        rows.append(
+            f"| {label} | {len(ratios)} | {statistics.mean(ratios):.4f} | {min(ratios):.3f} | "
+            f"{100 * optimal:.0f} % | {statistics.mean(bound_ratios):.3f} |"
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--ratio-instances", type=int, default=200)
+    args = parser.parse_args()
+    print(
+        f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"numpy {np.__version__}, load average before {os.getloadavg()[0]:.2f}"
+    )
+    print("\n## exact (subset DP + branch and bound)\n")
+    print("\n".join(bench_exact(args.repeats)))
+    print("\n## scalable (greedy + local moves + exchanges, with upper bound)\n")
+    print("\n".join(bench_scalable(args.repeats)))
+    print(f"\n## scalable / exact on {args.ratio_instances} random instances (6-14 agents, 2-5 objectives)\n")
+    print("\n".join(bench_ratio(args.ratio_instances)))
+    print(f"\n# load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
