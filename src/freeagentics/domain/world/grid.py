@@ -32,8 +32,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from freeagentics.domain.conventions import MOVE_DELTAS, CellContent, CollectorAction, Move
-from freeagentics.domain.world.errors import AgentLimitError, FieldError, Loc, WorldValidationError
+from freeagentics.domain.world.errors import AgentLimitError, FieldError, WorldValidationError
 from freeagentics.domain.world.objectives import Objectives, ObjectiveStatus, objective_status
+from freeagentics.domain.world.snapshots import SNAPSHOT_FORMAT, plain, read_snapshot
 from freeagentics.domain.world.spec import GridWorldSpec, spec_from_mapping
 
 IntArray = NDArray[np.int64]
@@ -43,12 +44,9 @@ BoolArray = NDArray[np.bool_]
 
 #: Number of distinct actions the world understands (``CollectorAction``).
 NUM_ACTIONS = len(CollectorAction)
-#: Identifies the plain-data snapshot layout produced by :meth:`GridWorld.snapshot`.
-SNAPSHOT_FORMAT = "freeagentics.grid_world/1"
 #: How many bad entries of a large array a validation error lists before summarising.
 _MAX_REPORTED = 20
 _FREE_CELL = 0
-_SUPPORTED_BIT_GENERATORS = frozenset({"PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937"})
 
 
 @dataclass(frozen=True)
@@ -497,7 +495,7 @@ class GridWorld:
             },
             "resources_left": self.resources_left().tolist(),
             "credits": {"deposited": self.deposited().tolist(), "total": self.total_deposited},
-            "rng": None if self._rng is None else _plain(self._rng.bit_generator.state),
+            "rng": None if self._rng is None else plain(self._rng.bit_generator.state),
         }
 
     @classmethod
@@ -523,7 +521,9 @@ class GridWorld:
 
         Validates everything first and changes nothing when it raises :class:`WorldValidationError`.
         """
-        state = _SnapshotReader(self, snapshot).read()
+        state = read_snapshot(
+            self.spec, snapshot, lambda positions: self._validated_cells(positions, "positions")
+        )
         self._rng = state.rng
         self._tick = state.tick
         self._pile_amount[: self._num_piles] = state.resources_left
@@ -669,183 +669,6 @@ class GridWorld:
         if np.unique(slot_array).size != slot_array.size:
             raise ValueError("slots must be unique")
         return slot_array
-
-
-@dataclass(frozen=True)
-class _RestoredState:
-    rng: np.random.Generator | None
-    tick: int
-    capacity: int
-    slots: IntArray
-    cells: IntArray
-    carried_from: IntArray
-    deposits: IntArray
-    resources_left: IntArray
-    deposited: IntArray
-
-
-class _SnapshotReader:
-    """Validates snapshot data against a world, collecting every problem with its ``loc``."""
-
-    def __init__(self, world: GridWorld, snapshot: Mapping[str, Any]) -> None:
-        self.world = world
-        self.snapshot = snapshot
-        self.errors: list[FieldError] = []
-
-    def read(self) -> _RestoredState:
-        world, data = self.world, self.snapshot
-        if not isinstance(data, Mapping):
-            raise WorldValidationError([FieldError((), "a snapshot must be an object", "type_error")])
-        if data.get("format") != SNAPSHOT_FORMAT:
-            self._error(("format",), f"expected {SNAPSHOT_FORMAT!r}", "invalid_value")
-        try:
-            if "spec" in data and spec_from_mapping(data["spec"]) != world.spec:
-                self._error(
-                    ("spec",), "the snapshot belongs to a world with a different spec", "spec_mismatch"
-                )
-        except WorldValidationError as error:
-            self.errors.extend(FieldError(("spec", *e.loc), e.msg, e.type) for e in error.errors)
-        tick = self._int(data, "tick", (), 0, 2**62)
-        capacity = self._int(data, "capacity", (), 0, world.spec.agent_limit)
-        agents = data.get("agents")
-        if not isinstance(agents, Mapping):
-            self._error(("agents",), "field required (an object)", "type_error")
-            agents = {}
-        slots = self._int_array(agents, "slots", ("agents",), 1)
-        positions = self._int_array(agents, "positions", ("agents",), 2)
-        carried_from = self._int_array(agents, "carried_from", ("agents",), 1)
-        deposits = self._int_array(agents, "deposits", ("agents",), 1)
-        resources_left = self._int_array(data, "resources_left", (), 1)
-        credits = data.get("credits")
-        deposited = self._int_array(
-            credits if isinstance(credits, Mapping) else {}, "deposited", ("credits",), 1
-        )
-        rng = self._rng(data.get("rng"))
-        if self.errors:
-            raise WorldValidationError(self.errors)
-        # Without errors every field parsed; the checks below only narrow the types.
-        if (
-            slots is None
-            or positions is None
-            or carried_from is None
-            or deposits is None
-            or resources_left is None
-            or deposited is None
-            or tick is None
-            or capacity is None
-        ):
-            raise AssertionError("unreachable: a field failed to parse without an error")
-
-        num_piles, num_goals = len(world.spec.resources), len(world.spec.goals)
-        lengths = {"positions": len(positions), "carried_from": len(carried_from), "deposits": len(deposits)}
-        for name, length in lengths.items():
-            if length != len(slots):
-                self._error(
-                    ("agents", name), f"has {length} entries for {len(slots)} slots", "length_mismatch"
-                )
-        if len(resources_left) != num_piles:
-            self._error(("resources_left",), f"must have {num_piles} entries", "length_mismatch")
-        if len(deposited) != num_goals:
-            self._error(("credits", "deposited"), f"must have {num_goals} entries", "length_mismatch")
-        if self.errors:
-            raise WorldValidationError(self.errors)
-
-        if slots.size and (slots.min() < 0 or slots.max() >= capacity or np.unique(slots).size != slots.size):
-            self._error(
-                ("agents", "slots"), f"slots must be unique and lie in [0, {capacity})", "invalid_value"
-            )
-        if slots.size > world.spec.agent_limit:
-            self._error(("agents", "slots"), "more agents than the world allows", "too_large")
-        if carried_from.size and (carried_from.min() < -1 or carried_from.max() >= num_piles):
-            self._error(("agents", "carried_from"), f"must lie in [-1, {num_piles})", "invalid_value")
-        if deposits.size and deposits.min() < 0:
-            self._error(("agents", "deposits"), "must be >= 0", "invalid_value")
-        if deposited.size and deposited.min() < 0:
-            self._error(("credits", "deposited"), "must be >= 0", "invalid_value")
-        if resources_left.size and (
-            resources_left.min() < 0 or (resources_left > world._initial_piles).any()
-        ):
-            self._error(
-                ("resources_left",), "must lie between 0 and each pile's initial amount", "invalid_value"
-            )
-        if not self.errors:
-            total = int(resources_left.sum()) + int((carried_from >= 0).sum()) + int(deposited.sum())
-            if total != world.spec.total_resources:
-                self._error(
-                    ("resources_left",),
-                    f"left + carried + deposited = {total}, but the world holds {world.spec.total_resources}",
-                    "not_conserved",
-                )
-        cells = np.zeros(0, dtype=np.int64)
-        try:
-            cells = world._validated_cells(positions, "positions")
-        except WorldValidationError as error:
-            self.errors.extend(FieldError(("agents", *e.loc), e.msg, e.type) for e in error.errors)
-        if self.errors:
-            raise WorldValidationError(self.errors)
-        return _RestoredState(
-            rng=rng,
-            tick=tick,
-            capacity=capacity,
-            slots=slots,
-            cells=cells,
-            carried_from=carried_from,
-            deposits=deposits,
-            resources_left=resources_left,
-            deposited=deposited,
-        )
-
-    def _error(self, loc: Loc, msg: str, kind: str) -> None:
-        self.errors.append(FieldError(loc, msg, kind))
-
-    def _int(self, data: Mapping[str, Any], key: str, prefix: Loc, low: int, high: int) -> int | None:
-        value = data.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            self._error((*prefix, key), f"must be an integer in [{low}, {high}]", "type_error")
-            return None
-        return value
-
-    def _int_array(self, data: Mapping[str, Any], key: str, prefix: Loc, ndim: int) -> IntArray | None:
-        value = data.get(key)
-        if not isinstance(value, Sequence | np.ndarray) or isinstance(value, str | bytes):
-            self._error((*prefix, key), "field required (a list of integers)", "type_error")
-            return None
-        try:
-            array = np.asarray(value)
-        except ValueError:
-            array = np.zeros(0, dtype=object)
-        if len(value) == 0:
-            return np.zeros((0,) * ndim if ndim == 1 else (0, 2), dtype=np.int64)
-        if array.ndim != ndim or not np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_:
-            shape = "integers" if ndim == 1 else "[row, col] integer pairs"
-            self._error((*prefix, key), f"must be a list of {shape}", "type_error")
-            return None
-        return array.astype(np.int64)
-
-    def _rng(self, state: object) -> np.random.Generator | None:
-        if state is None:
-            return None
-        if not isinstance(state, Mapping) or state.get("bit_generator") not in _SUPPORTED_BIT_GENERATORS:
-            self._error(("rng",), "must be a numpy bit-generator state", "invalid_value")
-            return None
-        bit_generator = getattr(np.random, str(state["bit_generator"]))()
-        try:
-            bit_generator.state = dict(state)
-        except (TypeError, ValueError, KeyError, OverflowError) as error:
-            self._error(("rng",), f"invalid generator state: {error}", "invalid_value")
-            return None
-        return np.random.Generator(bit_generator)
-
-
-def _plain(value: Any) -> Any:
-    """``value`` with numpy arrays and scalars turned into lists and Python numbers (JSON-ready)."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _read_only(array: NDArray[Any]) -> NDArray[Any]:
