@@ -193,6 +193,7 @@ def test_policy_enumeration_matches_pymdp_order() -> None:
     np.testing.assert_array_equal(table.reshape(36, 6), expected)
 
 
+@pytest.mark.parity
 def test_policy_enumeration_equals_pymdp_construct_policies() -> None:
     control = pytest.importorskip("pymdp.legacy.control")
 

@@ -104,7 +104,7 @@ def issues_of(document: Any) -> list[dict[str, Any]]:
     raise AssertionError("the corrupted document was accepted")
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(documents())
 def test_valid_documents_compile_and_round_trip_through_json_and_yaml(document: Document) -> None:
     model = compile_mapping(document)
@@ -139,7 +139,7 @@ CORRUPTIONS = [
 ]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(documents(), st.data())
 def test_every_corrupted_tensor_is_rejected_naming_the_tensor_and_index(
     document: Document, data: st.DataObject

@@ -155,6 +155,7 @@ def test_resource_collector_factors_and_tied_policies() -> None:
     assert model.metadata["sampling_mode"] == "full"
 
 
+@pytest.mark.parity
 def test_tmaze_equals_pymdp_legacy_tmaze_env() -> None:
     envs = pytest.importorskip("pymdp.legacy.envs")
     for null_cue, env_class in ((False, envs.TMazeEnv), (True, envs.TMazeEnvNullOutcome)):
