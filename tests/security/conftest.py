@@ -47,3 +47,35 @@ def audit_records(settings: Settings, event: str | None = None) -> list[dict[str
         return []
     records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [record for record in records if event is None or record["event"] == event]
+
+
+def forge(settings: Settings, claims: dict[str, Any], header: dict[str, Any] | None = None) -> str:
+    """A token signed with the deployment's own newest key, with exactly these claims and header fields."""
+    import jwt
+
+    from freeagentics.infra.security.keys import read_key_dir
+
+    key = read_key_dir(settings.key_dir)[-1]
+    headers = {"kid": key.kid, "typ": "at+jwt", **(header or {})}
+    return jwt.encode(claims, key.private_key, algorithm="EdDSA", headers=headers)
+
+
+def valid_claims(settings: Settings, user_id: Any, **overrides: Any) -> dict[str, Any]:
+    import time
+    import uuid
+
+    now = int(time.time())
+    claims = {
+        "iss": settings.auth.issuer,
+        "aud": settings.auth.audience,
+        "sub": str(user_id),
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "jti": uuid.uuid4().hex,
+        "typ": "access",
+        "ver": 0,
+        "fam": uuid.uuid4().hex,
+    }
+    claims.update(overrides)
+    return {key: value for key, value in claims.items() if value is not None}

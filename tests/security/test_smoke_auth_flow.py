@@ -30,6 +30,7 @@ async def test_login_me_logout_and_revoked_token(pg_redis_settings, app_client) 
     assert audit_records(settings, "login_success")[0]["user"] == "alice"
     assert audit_records(settings, "logout")
     revoked = audit_records(settings, "token_revoked")
-    assert revoked and revoked[0]["route"] == "/api/v1/auth/logout"
+    assert revoked
+    assert revoked[0]["route"] == "/api/v1/auth/logout"
     failures = audit_records(settings, "authentication_failed")
     assert any(record["reason"] == "token revoked" for record in failures)
