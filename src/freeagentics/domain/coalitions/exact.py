@@ -127,9 +127,9 @@ def _objective_tables(
         gains = value_function.gains(
             problem, np.full((1 << count) - 1, j, dtype=np.int64), capability_totals[1:], sizes[1:]
         )
-        with np.errstate(invalid="ignore"):
-            coalition_values[1:] = gains.values - member_cost_sums[1:]
-        coalition_values[np.isnan(coalition_values)] = -np.inf
+        np.subtract(gains.values, member_cost_sums[1:], out=coalition_values[1:])
+        if np.isnan(coalition_values.max()):
+            raise InvalidFormationProblemError(f"the value function returned NaN gains for objective {j}")
         best = _subset_maximum(coalition_values)
         useful = np.flatnonzero((coalition_values >= best) & (coalition_values > 0))
         order = np.argsort(-coalition_values[useful], kind="stable")

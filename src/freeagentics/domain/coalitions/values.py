@@ -199,15 +199,19 @@ class CapabilityCoverageValue:
         required = problem.required[rows]
         threshold = required - self.coverage_tolerance * (1.0 + required)
         satisfied = np.all(capability_totals >= threshold, axis=1)
-        rewards = problem.rewards[rows]
-        size_cost = self.coordination_cost * sizes * (sizes - 1) / 2.0
+        gross = problem.rewards[rows]
+        if self.coordination_cost > 0:
+            gross = gross - self.coordination_cost * sizes * (sizes - 1) / 2.0
         if self.partial_coverage is PartialCoverage.REJECT:
-            values = np.where(satisfied, rewards - size_cost, -np.inf)
+            values = np.where(satisfied, gross, -np.inf)
         else:
             covered = np.minimum(capability_totals, required).sum(axis=1) / required.sum(axis=1)
             fraction = np.where(satisfied, 1.0, covered)
-            values = np.where(fraction > 0, rewards * fraction - size_cost, -np.inf)
-        values = np.broadcast_to(values, satisfied.shape).astype(np.float64)
+            values = np.where(fraction > 0, problem.rewards[rows] * fraction, -np.inf)
+            if self.coordination_cost > 0:
+                values -= self.coordination_cost * sizes * (sizes - 1) / 2.0
+        if values.shape != satisfied.shape:
+            values = np.broadcast_to(values, satisfied.shape).copy()
         return CoalitionGains(values=values, satisfied=satisfied)
 
     def objective_upper_bounds(
