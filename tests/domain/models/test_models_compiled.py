@@ -210,3 +210,10 @@ def test_transition_table_recovers_deterministic_transitions() -> None:
 
     np.testing.assert_array_equal(transition_table(B), [[1, 0], [2, 1], [0, 2]])
     assert transition_table(np.full((2, 2, 1), 0.5)) is None
+
+
+def test_integers_too_large_for_a_float_are_rejected_not_crashed() -> None:
+    for A in ([[[10**400, 0]]], [[[10**400, "a"]]]):
+        issues = issues_of(A=A, B=[[[[1.0]]]])
+        assert issues[0]["loc"] == ["A", 0]
+        assert issues[0]["type"] == "not_finite"

@@ -186,7 +186,11 @@ def _walk(
         if not is_number(node):
             issues.add(loc, f"expected a number, got {type_name(node)}", "not_numeric", prefix)
             return False
-        flat.append(float(node))  # type: ignore[arg-type]
+        try:
+            flat.append(float(node))  # type: ignore[arg-type]
+        except OverflowError:
+            issues.add(loc, "number is too large to represent as a float", "not_finite", prefix)
+            return False
         return True
     if not isinstance(node, (list, tuple)):
         kind = "ragged" if inferred and axis > 0 else "shape_mismatch"
