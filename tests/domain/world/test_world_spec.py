@@ -6,10 +6,18 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from freeagentics.domain.world import GridWorldSpec, ResourcePile, WorldValidationError, spec_from_mapping
+from freeagentics.domain.world import (
+    FieldError,
+    GridWorldSpec,
+    ResourcePile,
+    WorldValidationError,
+    spec_from_mapping,
+)
 from freeagentics.domain.world.errors import MAX_ERRORS
-from freeagentics.domain.world.spec import MAX_AGENTS_LIMIT, MAX_GRID_CELLS, MAX_GRID_SIDE
+from freeagentics.domain.world.spec import MAX_AGENTS_LIMIT, MAX_GRID_CELLS, MAX_GRID_SIDE, SPEC_FIELDS
 
 
 def valid_mapping() -> dict[str, object]:
@@ -204,3 +212,32 @@ def test_direct_construction_validates_too() -> None:
     with pytest.raises(WorldValidationError) as raised:
         GridWorldSpec(height=2, width=2, walls=((0, 0),), goals=((0, 0),))
     assert [(e.loc, e.type) for e in raised.value.errors] == [(("walls", 0), "conflict")]
+
+
+BAD_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(10**12), 10**12),
+    st.text(max_size=3),
+    st.lists(st.integers(-5, 50), max_size=3),
+    st.lists(st.lists(st.one_of(st.integers(-5, 50), st.floats(), st.booleans()), max_size=3), max_size=4),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(SPEC_FIELDS)), BAD_VALUES)
+def test_any_corrupted_field_is_accepted_or_named_in_every_error(field: str, value: object) -> None:
+    data = {"height": 40, "width": 50, "walls": [], "resources": [], "goals": [], "max_agents": None}
+    data[field] = value
+    errors: tuple[FieldError, ...] = ()
+    try:
+        spec = spec_from_mapping(data)
+    except WorldValidationError as error:
+        errors = error.errors
+    if errors:
+        assert all(e.loc[:1] == (field,) for e in errors)
+        assert all(e.type and e.msg for e in errors)
+    else:
+        assert spec_from_mapping(spec.to_mapping()) == spec
