@@ -326,6 +326,13 @@ def test_event_records_are_plain_data() -> None:
         {"type": "goal_reached", "tick": 1, "slot": 2, "goal": 0},
         {"type": "resource_collected", "tick": 1, "slot": 1, "cell": [0, 4]},
     ]
+    events = world.step(actions(Move.UP, A.STAY, A.STAY)).events
+    assert events.counts() == {
+        "bumped": 1,
+        "goal_reached": 0,
+        "resource_collected": 0,
+        "resource_deposited": 0,
+    }
 
 
 def test_summary_counts_resources_wherever_they_are() -> None:

@@ -99,6 +99,15 @@ class StepEvents:
     deposited: IntArray
     deposited_goal: IntArray
 
+    def counts(self) -> dict[str, int]:
+        """How many events of each type, for metrics and throttled streams (O(1), unlike the records)."""
+        return {
+            "bumped": int(self.bumped.size),
+            "goal_reached": int(self.goal_reached.size),
+            "resource_collected": int(self.collected.size),
+            "resource_deposited": int(self.deposited.size),
+        }
+
     def as_records(self) -> list[dict[str, Any]]:
         """The events as JSON-ready records ``{"type", "tick", "slot", ...}``, for logs and WebSockets."""
         records: list[dict[str, Any]] = []
