@@ -340,3 +340,49 @@ def test_tmaze_builds_a_valid_model_for_any_parameters(
 
     assert model.num_policies == 4**policy_len
     assert model.num_obs == (4, 3, 3 if null_cue else 2)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def _all_paths(node: Any, prefix: list[Any]) -> list[list[Any]]:
+    paths = [prefix]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            paths += _all_paths(value, [*prefix, key])
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            paths += _all_paths(value, [*prefix, i])
+    return paths
+
+
+@settings(max_examples=200, deadline=None)
+@given(documents(), json_values, st.data())
+def test_any_json_anywhere_is_either_accepted_or_a_validation_error(
+    document: Document, junk: Any, data: st.DataObject
+) -> None:
+    path = data.draw(st.sampled_from(_all_paths(document, [])[1:]))
+    bad = copy.deepcopy(document)
+    get(bad, path[:-1])[path[-1]] = junk
+
+    for candidate in (bad, junk):
+        issues = _issues_or_none(candidate)
+        if issues is not None:
+            assert issues
+            assert all(isinstance(issue["msg"], str) and issue["type"] for issue in issues)
+            json.dumps(issues)  # the 422 body is always serialisable
+
+
+def _issues_or_none(candidate: Any) -> list[dict[str, Any]] | None:
+    """The issues of a rejected document, ``None`` if accepted; any other exception fails the test."""
+    try:
+        compile_mapping(candidate)
+    except ModelValidationError as error:
+        return error.as_dicts()
+    return None

@@ -461,14 +461,14 @@ def _check_model(model: CompiledModel, issues: IssueCollector) -> dict[str, obje
         policies = _check_policies(model.policies, issues, policy_len, num_controls)
         if policies is None:
             return None
-    num_policies = (
-        int(policies.shape[0])
-        if policies is not None
-        else count_policies(num_controls, control_factors or (), policy_len)
-    )
-
     E: FloatArray | None = None
     if model.E is not None:
+        # Counted only when needed: an absurd policy_len must not stall construction on a huge power.
+        num_policies = (
+            int(policies.shape[0])
+            if policies is not None
+            else count_policies(num_controls, control_factors or (), policy_len)
+        )
         E = parse_tensor(model.E, ("E",), issues, shape=(num_policies,), shape_note="one entry per policy")
         if E is not None and not check_probability_tensor(E, ("E",), issues):
             E = None
