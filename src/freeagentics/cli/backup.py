@@ -55,7 +55,7 @@ def operator_settings(env_file: Path | None) -> Settings:
     try:
         return load_settings(env_file)
     except SettingsError as exc:
-        console.print(f"[red]configuration error:[/red] {exc}", highlight=False)
+        console.print(f"[red]configuration error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -72,7 +72,7 @@ def progress_status(title: str) -> Iterator[backups.Progress]:
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}", highlight=False)
+    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

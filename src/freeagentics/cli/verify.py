@@ -26,7 +26,11 @@ def finish(checks: list[integrity.CheckResult], title: str, as_json: bool) -> No
         print_checks(checks, title)
     for check in checks:
         if not check.passed and check.severity == "error":
-            console.print(f"[red]FAILED[/red] {check.area}: {check.name}: {check.detail}", highlight=False)
+            console.print(
+                f"[red]FAILED[/red] {check.area}: {check.name}: {check.detail}",
+                highlight=False,
+                soft_wrap=True,
+            )
     if not ok:
         raise typer.Exit(1)
 
