@@ -139,7 +139,7 @@ CORRUPTIONS = [
 ]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(documents(), st.data())
 def test_every_corrupted_tensor_is_rejected_naming_the_tensor_and_index(
     document: Document, data: st.DataObject
@@ -238,7 +238,7 @@ def pymdp_arrays(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(pymdp_arrays(), st.data())
 def test_pymdp_arrays_compile_and_corruptions_name_the_array(
     arrays: dict[str, Any], data: st.DataObject
@@ -278,7 +278,7 @@ def grid_layouts(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(grid_layouts(), st.data())
 def test_grid_templates_build_valid_models_for_any_layout(
     layout: dict[str, Any], data: st.DataObject
@@ -362,7 +362,7 @@ def _all_paths(node: Any, prefix: list[Any]) -> list[list[Any]]:
     return paths
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(documents(), json_values, st.data())
 def test_any_json_anywhere_is_either_accepted_or_a_validation_error(
     document: Document, junk: Any, data: st.DataObject
