@@ -267,5 +267,7 @@ def test_registry_describes_parameters_as_json_schema() -> None:
     assert schema["additionalProperties"] is False  # type: ignore[index]
     assert set(schema["required"]) == {"height", "width", "goal"}  # type: ignore[index]
     assert schema["properties"]["walls"]["default"] == []  # type: ignore[index]
+    assert schema["properties"]["observation_noise"]["exclusiveMaximum"] == 1.0  # type: ignore[index]
+    assert schema["properties"]["pB_concentration"]["exclusiveMinimum"] == 0.0  # type: ignore[index]
     with pytest.raises(KeyError, match="known"):
         get_template("nope")

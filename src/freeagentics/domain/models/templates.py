@@ -513,6 +513,9 @@ class TemplateParameter:
     default: object = _REQUIRED
     minimum: float | None = None
     maximum: float | None = None
+    #: The bounds themselves are excluded (JSON Schema ``exclusiveMinimum`` / ``exclusiveMaximum``).
+    exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
 
     @property
     def required(self) -> bool:
@@ -538,9 +541,9 @@ class TemplateParameter:
         else:
             schema = {"type": self.kind}
         if self.minimum is not None:
-            schema["minimum"] = self.minimum
+            schema["exclusiveMinimum" if self.exclusive_minimum else "minimum"] = self.minimum
         if self.maximum is not None:
-            schema["maximum"] = self.maximum
+            schema["exclusiveMaximum" if self.exclusive_maximum else "maximum"] = self.maximum
         schema["description"] = self.description
         if not self.required:
             default = self.default
@@ -694,6 +697,7 @@ TEMPLATES: Mapping[str, Template] = {
                     0.0,
                     0.0,
                     1.0,
+                    exclusive_maximum=True,
                 ),
                 TemplateParameter("start", "cell_or_null", "Start cell, or null for a uniform prior.", None),
                 TemplateParameter("goal_preference", "number", "Log-preference for the goal cell.", 4.0),
@@ -708,7 +712,12 @@ TEMPLATES: Mapping[str, Template] = {
                     "learn_B", "boolean", "Learn transitions from flat Dirichlet counts.", False
                 ),
                 TemplateParameter(
-                    "pB_concentration", "number", "Flat Dirichlet count when learning B.", 1.0, minimum=0.0
+                    "pB_concentration",
+                    "number",
+                    "Flat Dirichlet count when learning B.",
+                    1.0,
+                    minimum=0.0,
+                    exclusive_minimum=True,
                 ),
             ),
             build=grid_explorer,
@@ -724,7 +733,13 @@ TEMPLATES: Mapping[str, Template] = {
                 TemplateParameter("walls", "cells", "Wall cells.", ()),
                 TemplateParameter("start", "cell_or_null", "Start cell, or null for a uniform prior.", None),
                 TemplateParameter(
-                    "observation_noise", "number", "Location observation noise.", 0.0, 0.0, 1.0
+                    "observation_noise",
+                    "number",
+                    "Location observation noise.",
+                    0.0,
+                    0.0,
+                    1.0,
+                    exclusive_maximum=True,
                 ),
                 TemplateParameter(
                     "collect_success", "number", "P(carrying | COLLECT, empty).", 0.9, 0.0, 1.0
