@@ -24,6 +24,7 @@ from freeagentics.infra.config_files import ConfigStore, OperatorConfig, seed_co
 from freeagentics.infra.db import migrate
 from freeagentics.infra.db.engine import create_engine, create_session_factory
 from freeagentics.infra.db.repositories.agents import SqlAgentRepository, SqlRuntimeStore, SqlWorldRepository
+from freeagentics.infra.db.repositories.coalitions import SqlCoalitionRepository, coalition_unit_of_work
 from freeagentics.infra.db.repositories.health import DatabaseHealthProbe
 from freeagentics.infra.db.repositories.tokens import RefreshTokenRepository, TokenRevocationRepository
 from freeagentics.infra.db.repositories.users import UserRepository
@@ -34,6 +35,8 @@ from freeagentics.infra.security.revocation import MirroredRevocationStore
 from freeagentics.infra.security.wiring import SecurityAdapters, build_security_adapters
 from freeagentics.services.agents import AgentService
 from freeagentics.services.auth.service import AuthService
+from freeagentics.services.coalitions.coordinator import CoalitionCoordinator
+from freeagentics.services.coalitions.service import CoalitionService
 from freeagentics.services.health import CheckedProbe, ComponentHealth, HealthService, HealthStatus
 from freeagentics.services.ports import KeyValueStore
 from freeagentics.services.runtime.supervisor import RuntimeOptions, RuntimeSupervisor
@@ -56,6 +59,7 @@ class Container:
     security_monitor: SecurityMonitor
     metrics: PrometheusMetrics
     supervisor: RuntimeSupervisor
+    coordinator: CoalitionCoordinator
 
     def reload(self) -> bool:
         """SIGHUP: reopen the log files and re-read the config dir (keeping the old config if invalid)."""
@@ -119,6 +123,8 @@ async def build_container(settings: Settings) -> Container:
     security_monitor = SecurityMonitor(thresholds, security.audit, security.metrics, security.ip_blocks)
     await security.ip_blocks.load()
     supervisor = build_supervisor(settings, config, engine, session_factory, metrics)
+    coordinator = CoalitionCoordinator(supervisor, coalition_unit_of_work(session_factory), metrics)
+    supervisor.add_tick_listener(coordinator.on_tick)
     logger.info(
         "container_ready",
         extra=log_fields(
@@ -138,6 +144,7 @@ async def build_container(settings: Settings) -> Container:
         security=security,
         security_monitor=security_monitor,
         supervisor=supervisor,
+        coordinator=coordinator,
     )
 
 
@@ -169,6 +176,13 @@ def build_supervisor(
     )
     config.subscribe(lambda new: supervisor.update_options(runtime_options(settings, new)))
     return supervisor
+
+
+def build_coalition_service(container: Container, session: AsyncSession) -> CoalitionService:
+    """Objective and coalition use cases bound to one request's session (the caller commits)."""
+    return CoalitionService(
+        SqlCoalitionRepository(session), SqlWorldRepository(session), container.coordinator.live_view
+    )
 
 
 def build_agent_service(container: Container, session: AsyncSession) -> AgentService:

@@ -18,6 +18,7 @@ from freeagentics.api.middleware.request_context import RequestContextMiddleware
 from freeagentics.api.middleware.security_stack import install_security_middleware
 from freeagentics.api.routers import agents as agents_router
 from freeagentics.api.routers import auth as auth_router
+from freeagentics.api.routers import coalitions as coalitions_router
 from freeagentics.api.routers import health
 from freeagentics.api.routers import jwks as jwks_router
 from freeagentics.api.routers import metrics as metrics_router
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.live_hub = LiveHub()
         app.state.process_probe = ProcessProbe(psutil.Process())
         container.supervisor.add_tick_listener(app.state.live_hub.publish)
+        container.coordinator.events = app.state.live_hub.broadcast
         if resolved.demo_world_enabled:
             await _ensure_demo_world(container)
         await container.supervisor.start()
@@ -99,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(worlds_router.router)
     app.include_router(system_router.router)
     app.include_router(ws_router.router)
+    app.include_router(coalitions_router.router)
     app.state.response_times = ResponseTimeWindow()
     install_security_middleware(app, resolved)
     # Added first so it runs inside RequestContextMiddleware and sees the route the router matched.

@@ -58,6 +58,13 @@ class LiveHub:
             subscription.dropped_messages += 1
             subscription.slow.set()
 
+    def broadcast(self, world_id: uuid.UUID, message: dict[str, Any]) -> None:
+        """An event (e.g. a coalition change) to every subscriber of ``world_id``."""
+        text = json.dumps(message)
+        for subscription in list(self._subscriptions):
+            if subscription.world_id == world_id:
+                self._offer(subscription, text)
+
     def publish(self, report: TickReport, runtime: AgentRuntime) -> None:
         """Called on the event loop after each tick."""
         if not self._subscriptions:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -123,3 +124,65 @@ class WorldCheckpointRow(Base):
     agent_count: Mapped[int] = mapped_column(Integer)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     saved_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+OBJECTIVE_STATUSES = ("open", "assigned", "completed", "expired")
+COALITION_STATES = ("forming", "active", "completed", "dissolved")
+
+
+class ObjectiveRow(Base):
+    """A goal in a world: a target region, the capabilities it needs and the value it is worth."""
+
+    __tablename__ = "objectives"
+    __table_args__ = (
+        CheckConstraint(f"status IN {OBJECTIVE_STATUSES!r}", name="status_known"),
+        Index("ix_objectives_world_id_status", "world_id", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    world_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("worlds.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    region: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    required: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    value: Mapped[float] = mapped_column(Float)
+    priority: Mapped[float] = mapped_column(Float, default=1.0)
+    deadline_tick: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    value_credited: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class CoalitionRow(Base):
+    """A coalition formed for one objective; ``member_ids`` keeps who served, after release too."""
+
+    __tablename__ = "coalitions"
+    __table_args__ = (CheckConstraint(f"state IN {COALITION_STATES!r}", name="state_known"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    objective_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("objectives.id", ondelete="CASCADE"), index=True
+    )
+    world_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("worlds.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="forming", index=True)
+    algorithm: Mapped[str] = mapped_column(String(32))
+    value: Mapped[float] = mapped_column(Float)
+    member_ids: Mapped[list[str]] = mapped_column(JsonDocument)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class CoalitionMemberRow(Base):
+    """Current membership: an agent belongs to at most one live coalition (the primary key on agent_id)."""
+
+    __tablename__ = "coalition_members"
+
+    agent_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
+    coalition_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("coalitions.id", ondelete="CASCADE"), index=True
+    )

@@ -172,6 +172,12 @@ class AgentRuntime:
         for world, key, members in self._grouped(agent_ids):
             world.populations[key].set_preferences(members, modality, values)
 
+    def reset_preferences(self, agent_ids: Iterable[uuid.UUID], modality: int) -> None:
+        """Give agents their model's own preferences for ``modality`` back."""
+        for world, key, members in self._grouped(agent_ids):
+            population = world.populations[key]
+            population.set_preferences(members, modality, np.asarray(population.model.C[modality]))
+
     # ------------------------------------------------------------------ ticking (tick thread)
 
     def tick(self) -> TickReport:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from freeagentics.infra.db.base import as_utc
 from freeagentics.infra.db.models import AgentRow, WorldCheckpointRow, WorldRow
 from freeagentics.services.runtime.records import (
     AgentChanges,
@@ -21,7 +22,7 @@ from freeagentics.services.runtime.records import (
 
 
 def world_record(row: WorldRow) -> WorldRecord:
-    return WorldRecord(row.id, row.owner_id, row.name, dict(row.spec), row.seed, row.created_at)
+    return WorldRecord(row.id, row.owner_id, row.name, dict(row.spec), row.seed, as_utc(row.created_at))
 
 
 def agent_record(row: AgentRow) -> AgentRecord:
@@ -37,8 +38,8 @@ def agent_record(row: AgentRow) -> AgentRecord:
         status=status,
         generation=row.generation,
         last_error=row.last_error,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
     )
 
 

@@ -1,0 +1,1 @@
+"""The Coalition Coordinator: objectives, formation on request and periodically, lifecycle, steering."""
