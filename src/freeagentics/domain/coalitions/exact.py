@@ -3,24 +3,28 @@
 The problem: choose disjoint coalitions ``S_1 .. S_M`` (``S_j`` possibly empty = objective not served)
 maximising ``sum_j v_j(S_j)``, where ``v_j`` is the value function's coalition value and ``v_j(empty) = 0``.
 
-Method (dynamic programming over subsets, then branch and bound over objectives):
+Method (dynamic programming over subsets, then a Lagrangian-bounded branch and bound over objectives):
 
 1. **Subset tables.** For the ``n`` agents that can serve at least one objective, the capability totals,
    sizes and summed member costs of all ``2^n`` subsets are built by doubling (subset ``S | {b}`` from
    ``S``), and every objective's value table ``v_j`` over all subsets comes from one vectorised call to the
    value function. ``O(2^n (K + M))`` time, ``O(2^n (K + M))`` memory.
 2. **Best sub-coalitions.** A subset-maximum transform (the max-plus zeta transform, ``O(n 2^n)`` per
-   objective) gives ``best_j(U) = max_{S subset of U} v_j(S)`` with its arg-max, for every agent set ``U``.
-3. **Useful coalitions.** Only a coalition worth strictly more than all of its proper subsets can be needed
-   by an optimum (otherwise replacing it by its best proper subset frees agents at no loss), so each
-   objective keeps just those: ``v_j(S) > max_{b in S} best_j(S without b)``. For the default value
-   function these are the cheap minimal covers, usually a tiny fraction of ``2^n``.
-4. **Branch and bound** over objectives (most valuable first) choosing one useful coalition or none, with
-   the bound ``value so far + sum over remaining objectives of best_k(free agents)`` (each remaining
-   objective alone with every free agent): ``O(1)`` per remaining objective thanks to step 2. The last
-   objective is never branched on (``best_last(free)`` is its exact optimum) and the second-to-last is
-   resolved in one vectorised pass over its useful coalitions. Worst case ``O(prod_j L_j)`` nodes for
-   ``L_j`` useful coalitions per objective, in practice a few thousand.
+   objective) gives ``best_j(U) = max_{S subset of U} v_j(S)`` for every agent set ``U``.
+3. **Useful coalitions.** An optimum never needs a coalition that one of its proper subsets matches or
+   beats (swapping it for that subset frees agents at no loss), so each objective keeps only coalitions
+   with ``v_j(S) = best_j(S) > 0`` (ties kept, which is harmless). For the default value function these
+   are the cheap minimal covers, usually a tiny fraction of ``2^n``. ``O(2^n)``.
+4. **Agent prices.** Subgradient descent at the root finds Lagrange multipliers ``p_i >= 0`` for "each
+   agent in at most one coalition"; for free agents ``F``, ``p(F) + sum_k max(0, max_S v_k(S) - p(S))``
+   (``S`` useful and inside ``F``) then bounds what the remaining objectives can add, close to the LP
+   relaxation of the set-packing problem. ``O(iterations * sum_j L_j * n)``.
+5. **Branch and bound** over objectives (most valuable first) choosing one useful coalition or none,
+   pruning with the smaller of the priced bound and ``sum over remaining objectives of best_k(free)``
+   (each remaining objective alone with every free agent, ``O(1)`` per objective thanks to step 2). The
+   last objective is never branched on (``best_last(free)`` is its exact optimum) and the second-to-last
+   is resolved in one vectorised pass over its useful coalitions. Worst case ``O(prod_j L_j)`` nodes for
+   ``L_j`` useful coalitions per objective; with the priced bound, typically a handful.
 
 The result is optimal for the given value function (it equals brute force over all
 ``(M + 1)^N`` assignments, see the tests). No randomness is involved; ``seed`` is recorded only.

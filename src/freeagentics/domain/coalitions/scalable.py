@@ -15,11 +15,19 @@ For ``N`` agents, ``M`` objectives, ``K`` capabilities and ``L`` candidates per 
    requirement the objective falls back to all free agents. The most valuable prefix of that sequence is
    kept if it is worth more than 0 (the value function decides, so a partial prefix is kept only when the
    policy credits it). ``O(M L K m)`` for coalitions of ``m`` members, plus ``O(N K m)`` per fallback.
-4. **Local improvement.** Rounds of drop / add / swap moves between each coalition and the free
-   candidates of its objective, all evaluated in one vectorised value-function call per round; each
-   coalition applies its best improving move, conflicts over a free agent going to the larger
-   improvement. Objectives left unserved are then retried greedily with the agents freed. ``O(R (E + C) L K)``
-   for ``R`` rounds, ``E`` members and ``C`` coalitions.
+4. **Local improvement.** Rounds of moves between each coalition and the cheapest free candidates of its
+   objective: drop a member, add one, swap one, or replace two members by one. All moves of all
+   coalitions are valued in one vectorised value-function call per round; each coalition applies its
+   best improving move, conflicts over a free agent going to the larger improvement.
+   ``O(R (E + C) L' K)`` for ``R`` rounds, ``E`` members, ``C`` coalitions and ``L'``
+   (:attr:`ScalableSettings.improvement_candidates`) free candidates.
+5. **Exchanges** (split and merge). An unserved objective whose cheapest candidates are held by a
+   coalition tries dissolving it, taking what it needs, and regrowing the dissolved coalition from what is
+   left; kept if the two values together grow. Then objectives that could use an agent freed in steps
+   4-5 are grown again, followed by another round of 4-5. ``O(L K m)`` per attempt.
+6. **Priced bound.** If the gap to the bound of step 2 is still large (agents are scarce), the Lagrangian
+   bound with a uniform agent price is also computed at a few prices and the smallest bound kept.
+   ``O(Q M L K log L)`` for ``Q`` prices.
 
 Every coalition formed is worth more than 0 under the value function, so it satisfies its objective (or is
 reported partial when the value function's policy credits partial coverage). The same problem, value
@@ -85,7 +93,7 @@ class ScalableSettings:
             self.restarts,
         )
         if min(counts) < 0 or not self.bound_refinement_gap >= 0:
-            raise ValueError("improvement, exchange and restart counts must be >= 0")
+            raise ValueError("improvement, exchange and restart counts and bound_refinement_gap must be >= 0")
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,8 +133,9 @@ def form_coalitions_scalable(
     )
     positive_bounds = np.maximum(objective_bounds, 0.0)
     upper_bound = float(positive_bounds.sum()) if np.all(np.isfinite(positive_bounds)) else None
-    priority = np.where(np.isnan(objective_bounds), np.inf, objective_bounds)
-    worth_trying = ~(priority <= 0)
+    # Without a finite bound (a value function that cannot bound), the reward is the best guide.
+    priority = np.where(np.isfinite(objective_bounds), objective_bounds, problem.rewards)
+    worth_trying = ~(objective_bounds <= 0)
 
     search = _Search(problem, values, costs, candidates, tuning)
     best_labels = search.run(_objective_order(priority, rng.random(num_objectives)), worth_trying)
