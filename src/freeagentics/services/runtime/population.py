@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -109,7 +109,9 @@ class Population:
                 [i for i, bp in enumerate(blueprints) if modality in bp.preferences], dtype=np.intp
             )
             values = np.array([blueprints[i].preferences[modality] for i in rows], dtype=np.float64)
-            fresh = set_preferences(self.model, fresh, modality, values, rows)
+            fresh = set_preferences(
+                self.model, self._with_model_preferences(fresh, modality), modality, values, rows
+            )
         if self.state.C is not None or fresh.C is not None:
             self.state, fresh = self._align_preferences(self.state, fresh)
         first = self.size
@@ -134,10 +136,26 @@ class Population:
         }
         for m in sorted(modalities):
             if current.C is None or current.C[m] is None:
-                current = set_preferences(self.model, current, m, np.asarray(self.model.C[m]))
+                current = self._with_model_preferences(current, m)
             if fresh.C is None or fresh.C[m] is None:
-                fresh = set_preferences(self.model, fresh, m, np.asarray(self.model.C[m]))
+                fresh = self._with_model_preferences(fresh, m)
         return current, fresh
+
+    def _with_model_preferences(self, state: PopulationState, modality: int) -> PopulationState:
+        """``state`` with a per-agent ``C`` table for ``modality`` (the model's row for every agent unless it
+        has one already).
+
+        Built here rather than by the engine's ``set_preferences``: for 0 or 1 agents its broadcast of the
+        model's row stays a read-only view, which it then fails to write into.
+        """
+        if state.C is not None and state.C[modality] is not None:
+            return state
+        tables: list[NDArray[np.floating] | None] = (
+            list(state.C) if state.C is not None else [None] * self.model.num_modalities
+        )
+        row = np.asarray(self.model.C[modality], dtype=state.q_pi.dtype)
+        tables[modality] = np.repeat(row[None, :], state.num_agents, axis=0)
+        return replace(state, C=tuple(tables))
 
     def rows(self, agent_ids: Sequence[uuid.UUID]) -> NDArray[np.intp]:
         return np.array([self.row_of[agent_id] for agent_id in agent_ids], dtype=np.intp)
@@ -173,7 +191,8 @@ class Population:
         self.vfe[rows] = 0.0
 
     def set_preferences(self, agent_ids: Sequence[uuid.UUID], modality: int, values: FloatArray) -> None:
-        self.state = set_preferences(self.model, self.state, modality, values, self.rows(agent_ids))
+        state = self._with_model_preferences(self.state, modality)
+        self.state = set_preferences(self.model, state, modality, values, self.rows(agent_ids))
 
     def step(self, observations: GridObservations) -> tuple[IntArray, IntArray]:
         """One engine call for the running agents; returns their world slots and chosen actions."""

@@ -33,7 +33,22 @@ def engine_config_for(blueprint: AgentBlueprint) -> EngineConfig:
     selection: Literal["deterministic", "stochastic"] = (
         "deterministic" if blueprint.action_selection == "deterministic" else "stochastic"
     )
-    return EngineConfig(action_selection=selection, dtype="float32", num_threads=None)
+    model = blueprint.model
+    # A template that ties actions across factors (the collector) asks for whole-policy sampling, else
+    # stochastic selection could give its factors different actions.
+    sampling: Literal["marginal", "full"] = (
+        "full" if model.metadata.get("sampling_mode") == "full" else "marginal"
+    )
+    # Dirichlet counts in the model are how a template or spec turns learning on (``learn_B`` etc.).
+    return EngineConfig(
+        action_selection=selection,
+        sampling_mode=sampling,
+        learn_A=model.pA is not None,
+        learn_B=model.pB is not None,
+        learn_D=model.pD is not None,
+        dtype="float32",
+        num_threads=None,
+    )
 
 
 def _names(blueprint: AgentBlueprint) -> ModelNames:

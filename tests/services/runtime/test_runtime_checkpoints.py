@@ -1,0 +1,190 @@
+"""World checkpoints: exact encode/decode round trips and restores after agents came and went."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pytest
+from tests.services.runtime.runtime_helpers import (
+    agent_snapshot,
+    assert_same_agent,
+    collectors,
+    explorers,
+    new_ids,
+    runtime_with,
+    small_spec,
+)
+
+from freeagentics.services.runtime.catalog import AgentBlueprint, blueprint
+from freeagentics.services.runtime.core import (
+    AgentRuntime,
+    RestoredAgent,
+    decode_checkpoint,
+    encode_checkpoint,
+)
+
+
+def _ticked_runtime() -> tuple[AgentRuntime, uuid.UUID, list[uuid.UUID], list[AgentBlueprint]]:
+    spec = small_spec(7, 7)
+    cells = spec.height * spec.width
+    ids = new_ids(10)
+    blueprints = [
+        *explorers(spec, 4, action_selection="stochastic"),
+        *explorers(spec, 2, learn_B=True, action_selection="deterministic"),
+        blueprint(
+            "grid_explorer",
+            {"seed": 9, "action_selection": "deterministic", "preferences": {"location": [0.5] * cells}},
+            spec,
+        ),
+        *collectors(spec, 3, action_selection="stochastic"),
+    ]
+    runtime, world = runtime_with(spec, [(ids, blueprints)])
+    for _ in range(6):
+        runtime.tick()
+    runtime.submit(lambda: runtime.set_running(ids[:2], False))
+    runtime.tick()
+    return runtime, world, ids, blueprints
+
+
+def _checkpoint(runtime: AgentRuntime, world: uuid.UUID) -> bytes:
+    snapshot, view = runtime.capture(world)
+    return encode_checkpoint(snapshot, view)
+
+
+def test_encode_decode_round_trip_is_exact() -> None:
+    runtime, world, ids, _ = _ticked_runtime()
+    payload = _checkpoint(runtime, world)
+    decoded = decode_checkpoint(payload)
+    view = runtime.view(world)
+    assert view is not None
+    assert decoded.tick == view.tick == 7
+    assert set(decoded.slot_of) == set(ids)
+    for agent in ids:
+        saved = decoded.agent_arrays(agent)
+        assert saved is not None
+        live = agent_snapshot(view, agent)
+        assert int(saved["ticks"]) == live["ticks"]
+        assert int(saved["last_action"]) == live["last_action"]
+        assert float(saved["vfe"]) == live["vfe"]
+        for name, array in live["arrays"].items():
+            np.testing.assert_array_equal(saved[name], array, err_msg=name)
+            assert saved[name].dtype == array.dtype
+    assert decoded.world_snapshot["tick"] == view.tick
+
+
+def test_restore_gives_back_beliefs_counters_positions_and_learned_counts_exactly() -> None:
+    runtime, world, ids, blueprints = _ticked_runtime()
+    payload = _checkpoint(runtime, world)
+    view = runtime.view(world)
+    assert view is not None
+    before = {agent: agent_snapshot(view, agent) for agent in ids}
+    restored_runtime = AgentRuntime()
+    agents = [RestoredAgent(a, bp, running=a not in ids[:2]) for a, bp in zip(ids, blueprints, strict=True)]
+    restored = restored_runtime.restore_world(world, small_spec(7, 7), 3, agents, payload)
+    assert restored == len(ids)
+    after_view = restored_runtime.view(world)
+    assert after_view is not None
+    assert after_view.tick == view.tick
+    for agent in ids:
+        assert_same_agent(before[agent], agent_snapshot(after_view, agent))
+    np.testing.assert_array_equal(after_view.resources_left, view.resources_left)
+
+
+def test_restored_runtime_continues_exactly_like_the_original() -> None:
+    runtime, world, ids, blueprints = _ticked_runtime()
+    payload = _checkpoint(runtime, world)
+    restored_runtime = AgentRuntime()
+    agents = [RestoredAgent(a, bp, running=a not in ids[:2]) for a, bp in zip(ids, blueprints, strict=True)]
+    restored_runtime.restore_world(world, small_spec(7, 7), 3, agents, payload)
+    # Deterministic agents depend only on beliefs, learned counts and the world, all held exactly (the
+    # random stream of stochastic selection is not part of a checkpoint).
+    for _ in range(3):
+        runtime.tick()
+        restored_runtime.tick()
+    original, again = runtime.view(world), restored_runtime.view(world)
+    assert original is not None
+    assert again is not None
+    deterministic = ids[4:7]
+    for agent in deterministic:
+        left, right = agent_snapshot(original, agent), agent_snapshot(again, agent)
+        assert left["ticks"] == right["ticks"] == 10
+        assert left["position"] == right["position"]
+
+
+def test_restore_drops_agents_deleted_since_and_frees_their_slots() -> None:
+    runtime, world, ids, blueprints = _ticked_runtime()
+    payload = _checkpoint(runtime, world)
+    view = runtime.view(world)
+    assert view is not None
+    before = {agent: agent_snapshot(view, agent) for agent in ids}
+    kept = [i for i in range(len(ids)) if i not in (1, 5, 8)]
+    agents = [RestoredAgent(ids[i], blueprints[i], running=True) for i in kept]
+    restored_runtime = AgentRuntime()
+    assert restored_runtime.restore_world(world, small_spec(7, 7), 3, agents, payload) == len(kept)
+    restored_world = restored_runtime._worlds[world].world
+    assert restored_world.num_agents == len(kept)
+    again = restored_runtime.view(world)
+    assert again is not None
+    assert set(again.population_of) == {ids[i] for i in kept}
+    for i in kept:
+        snapshot = agent_snapshot(again, ids[i])
+        expected = dict(before[ids[i]], running=True)
+        assert_same_agent(expected, snapshot)
+    report = restored_runtime.tick()
+    assert report.agent_steps == len(kept)
+
+
+def test_restore_starts_agents_created_since_from_their_priors() -> None:
+    runtime, world, ids, blueprints = _ticked_runtime()
+    payload = _checkpoint(runtime, world)
+    spec = small_spec(7, 7)
+    late_ids = new_ids(3)
+    late = [*explorers(spec, 2, action_selection="stochastic"), *collectors(spec, 1)]
+    agents = [RestoredAgent(a, bp, running=True) for a, bp in zip(ids, blueprints, strict=True)]
+    agents += [RestoredAgent(a, bp, running=True) for a, bp in zip(late_ids, late, strict=True)]
+    restored_runtime = AgentRuntime()
+    assert restored_runtime.restore_world(world, spec, 3, agents, payload) == len(ids)
+    view = restored_runtime.view(world)
+    assert view is not None
+    assert len(view.population_of) == len(ids) + 3
+    assert restored_runtime._worlds[world].world.num_agents == len(ids) + 3
+    fresh_runtime, fresh_world = runtime_with(spec, [(late_ids, late)])
+    fresh_view = fresh_runtime.view(fresh_world)
+    assert fresh_view is not None
+    for agent in late_ids:
+        restored_agent = agent_snapshot(view, agent)
+        assert restored_agent["ticks"] == 0
+        prior = agent_snapshot(fresh_view, agent)
+        for name in ("qs.0", "q_pi"):
+            np.testing.assert_array_equal(restored_agent["arrays"][name], prior["arrays"][name])
+    occupied = sorted(int(p.slots[r]) for p in view.populations for r in range(len(p.agent_ids)))
+    assert len(set(occupied)) == len(occupied), "no two agents share a slot"
+    assert restored_runtime.tick().agent_steps == len(ids) + 3
+
+
+def test_restore_without_a_checkpoint_builds_every_agent_from_its_priors() -> None:
+    spec = small_spec()
+    ids = new_ids(3)
+    agents = [
+        RestoredAgent(a, bp, running=i == 0)
+        for i, (a, bp) in enumerate(zip(ids, explorers(spec, 3), strict=True))
+    ]
+    runtime = AgentRuntime()
+    world = uuid.uuid4()
+    assert runtime.restore_world(world, spec, 1, agents, None) == 0
+    assert runtime.tick().agent_steps == 1
+
+
+def test_a_payload_of_another_format_is_refused() -> None:
+    runtime, world, _, _ = _ticked_runtime()
+    payload = _checkpoint(runtime, world)
+    import io
+
+    with np.load(io.BytesIO(payload)) as data:
+        arrays = {name: data[name] for name in data.files}
+    arrays["meta"] = np.frombuffer(b'{"format": "something/9"}', dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    with pytest.raises(ValueError, match="unknown checkpoint format"):
+        decode_checkpoint(buffer.getvalue())
