@@ -6,13 +6,16 @@ import numpy as np
 import pytest
 
 from freeagentics.domain.coalitions import (
+    AUTO_EXACT_MAX_AGENTS,
     AgentBatch,
     CapabilityCoverageValue,
+    FormationAlgorithm,
     FormationProblem,
     Objective,
     PartialCoverage,
     Region,
     ScalableSettings,
+    form_coalitions,
     form_coalitions_exact,
     form_coalitions_scalable,
     random_formation_problem,
@@ -143,3 +146,16 @@ def test_settings_are_validated() -> None:
         ScalableSettings(candidates_per_objective=0)
     with pytest.raises(ValueError, match=">= 0"):
         ScalableSettings(restarts=-1)
+
+
+def test_form_coalitions_dispatches_by_name_and_automatically() -> None:
+    small = random_formation_problem(np.random.default_rng(1), 10, 3)
+    large = random_formation_problem(np.random.default_rng(1), AUTO_EXACT_MAX_AGENTS + 1, 3)
+    assert form_coalitions(small).algorithm == "exact"
+    assert form_coalitions(large).algorithm == "scalable"
+    assert form_coalitions(small, algorithm="scalable").algorithm == "scalable"
+    exact = form_coalitions(large, algorithm=FormationAlgorithm.EXACT)
+    assert exact.algorithm == "exact"
+    assert exact.total_value == form_coalitions_exact(large).total_value
+    with pytest.raises(ValueError, match="greedy"):
+        form_coalitions(small, algorithm="greedy")

@@ -5,11 +5,18 @@
   :class:`CapabilityCoverageValue` (capability coverage, travel distance, coalition size).
 - :mod:`.exact`: the optimal coalition structure by subset dynamic programming and branch and bound.
 - :mod:`.scalable`: greedy formation with local improvement and an upper bound, for thousands of agents.
+- :mod:`.formation`: :func:`form_coalitions`, choosing the algorithm by name (or automatically).
 - :mod:`.structure`: the :class:`CoalitionStructure` result and its invariants.
 - :mod:`.generators`: seeded random problems for tests and benchmarks.
 """
 
 from freeagentics.domain.coalitions.exact import MAX_EXACT_AGENTS, form_coalitions_exact
+from freeagentics.domain.coalitions.formation import (
+    AUTO_EXACT_MAX_AGENTS,
+    AUTO_EXACT_MAX_OBJECTIVES,
+    FormationAlgorithm,
+    form_coalitions,
+)
 from freeagentics.domain.coalitions.generators import RandomProblemSettings, random_formation_problem
 from freeagentics.domain.coalitions.problem import (
     AgentBatch,
@@ -36,6 +43,8 @@ from freeagentics.domain.coalitions.values import (
 )
 
 __all__ = [
+    "AUTO_EXACT_MAX_AGENTS",
+    "AUTO_EXACT_MAX_OBJECTIVES",
     "MAX_EXACT_AGENTS",
     "AgentBatch",
     "CapabilityCoverageValue",
@@ -44,6 +53,7 @@ __all__ = [
     "CoalitionInvariantError",
     "CoalitionStructure",
     "CoalitionValueFunction",
+    "FormationAlgorithm",
     "FormationProblem",
     "InvalidFormationProblemError",
     "Objective",
@@ -52,6 +62,7 @@ __all__ = [
     "Region",
     "ScalableSettings",
     "capability_vector",
+    "form_coalitions",
     "form_coalitions_exact",
     "form_coalitions_scalable",
     "manhattan_distance_to_regions",
