@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 from tests.conftest import closed_port
+from tests.infra.test_system_probe import metrics_server  # noqa: F401 - fixture
 from typer.testing import CliRunner
 
 from freeagentics.cli.main import app
@@ -224,3 +225,12 @@ def test_memory_report_labels_what_it_could_not_read(settings_env) -> None:
     assert isinstance(payload["processes"], list)
     markdown = runner.invoke(app, ["report", "memory"])
     assert "Only process memory is reported below" in markdown.stdout
+
+
+def test_memory_report_reads_the_running_server(settings_env, metrics_server) -> None:  # noqa: F811
+    embedded(settings_env)
+    result = runner.invoke(app, ["report", "memory", "--server", metrics_server, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["server"]["reachable"] is True
+    assert payload["server"]["components"] == {"memory.rss_bytes": 1048576, "memory.populations_bytes": 2048}

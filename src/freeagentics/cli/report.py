@@ -366,7 +366,7 @@ def memory(
     live, source = system_probe.fetch_system_metrics(base, token)
     processes = system_probe.freeagentics_processes()
     components = _memory_components(live) if live is not None else {}
-    payload = {
+    payload: dict[str, Any] = {
         "report": "memory",
         "server": {"source": source, "reachable": live is not None, "components": components},
         "processes": processes,
@@ -374,10 +374,17 @@ def memory(
     lines = ["# FreeAgentics memory by component", "", "## Server components", ""]
     if live is None:
         lines.append(f"Not available — {source}. Only process memory is reported below.")
-    elif components:
-        lines += reports.markdown_table(["component", "value"], sorted(components.items()))
     else:
-        lines.append(f"{source} reports no memory figures.")
+        lines += reports.markdown_table(["component", "value"], sorted(components.items())) or [
+            f"{source} reports no memory figures."
+        ]
+        if not any("population" in name or "cache" in name for name in components):
+            lines += [
+                "",
+                "The server does not break memory down by population or cache: the figures above are all it"
+                " reports.",
+            ]
+            payload["server"]["note"] = "no per-population or per-cache memory figures exported"
     lines += ["", "## FreeAgentics processes", ""]
     lines += reports.markdown_table(
         ["pid", "RSS MiB", "USS MiB", "threads", "command"],
