@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -159,3 +161,17 @@ def test_form_coalitions_dispatches_by_name_and_automatically() -> None:
     assert exact.total_value == form_coalitions_exact(large).total_value
     with pytest.raises(ValueError, match="greedy"):
         form_coalitions(small, algorithm="greedy")
+
+
+def test_the_priced_bound_tightens_the_gap_when_agents_are_scarce() -> None:
+    tightened = 0
+    for seed in range(8):
+        problem = random_formation_problem(np.random.default_rng([seed, 17]), 12, 8)
+        optimum = form_coalitions_exact(problem).total_value
+        plain = form_coalitions_scalable(problem, settings=ScalableSettings(bound_refinement_gap=math.inf))
+        priced = form_coalitions_scalable(problem)
+        assert plain.upper_bound is not None
+        assert priced.upper_bound is not None
+        assert optimum - 1e-9 <= priced.upper_bound <= plain.upper_bound
+        tightened += priced.upper_bound < plain.upper_bound - 1e-6
+    assert tightened >= 6
