@@ -26,7 +26,7 @@ from freeagentics.domain.world import GridWorld, GridWorldSpec
 from freeagentics.services.runtime import state_ops
 from freeagentics.services.runtime.catalog import AgentBlueprint
 from freeagentics.services.runtime.pools import InstrumentedPool
-from freeagentics.services.runtime.world_runtime import WorldRuntime, WorldView
+from freeagentics.services.runtime.world_runtime import PopulationFailure, WorldRuntime, WorldView
 
 T = TypeVar("T")
 
@@ -46,6 +46,7 @@ class TickReport:
     engine_calls: int
     duration_s: float
     events: Mapping[uuid.UUID, tuple[dict[str, Any], ...]] = field(default_factory=dict)
+    failures: tuple[PopulationFailure, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -189,16 +190,20 @@ class AgentRuntime:
             engine_calls = 0
             events: dict[uuid.UUID, tuple[dict[str, Any], ...]] = {}
             stepped: list[uuid.UUID] = []
+            failures: list[PopulationFailure] = []
             for world_id, world in self._worlds.items():
                 stats = world.tick(self.emergency, self.engine_pool)
                 agent_steps += stats.agent_steps
                 engine_calls += stats.engine_calls
+                failures.extend(stats.failures)
                 if stats.events is not None:
                     events[world_id] = world.last_events
                 stepped.append(world_id)
             self._tick += 1
             self._publish(stepped)
-            return TickReport(self._tick, agent_steps, engine_calls, time.perf_counter() - started, events)
+            return TickReport(
+                self._tick, agent_steps, engine_calls, time.perf_counter() - started, events, tuple(failures)
+            )
 
     def _publish(self, world_ids: Iterable[uuid.UUID]) -> None:
         views = dict(self._views)

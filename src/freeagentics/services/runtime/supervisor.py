@@ -23,6 +23,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -75,6 +76,7 @@ class RuntimeStats:
     ticks: int = 0
     overruns: int = 0
     checkpoints: int = 0
+    failed_ticks: int = 0
     last_checkpoint_seconds: float | None = None
 
     def record(self, report: TickReport, overran: bool) -> None:
@@ -297,7 +299,17 @@ class RuntimeSupervisor:
                     self.is_owner = False
                     self.runtime = AgentRuntime(self.engine_pool)
                     return
-            report: TickReport = await self._in_tick_thread(self.runtime.tick)
+            try:
+                report: TickReport = await self._in_tick_thread(self.runtime.tick)
+            except Exception:
+                # Never let one bad tick end the loop: this process would keep the owner lock and step
+                # nothing, and no standby could take over.
+                logger.exception("runtime_tick_failed")
+                self.stats.failed_ticks += 1
+                await self._sleep(self.options.period_seconds)
+                continue
+            if report.failures:
+                await self._record_failures(report)
             period = self.options.period_seconds
             overran = report.duration_s > period
             self.stats.record(report, overran)
@@ -315,6 +327,22 @@ class RuntimeSupervisor:
                 # Wake early for a sync request so API writes reach the runtime without waiting a tick.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wait_for_wakeup(), delay)
+
+    async def _record_failures(self, report: TickReport) -> None:
+        """Agents of a population whose engine call raised were stopped by the runtime; show why."""
+        for failure in report.failures:
+            for agent_id in failure.agent_ids:
+                known = self._known.get(agent_id)
+                if known is not None:
+                    known.status = "error"
+                agents_log.error(
+                    f"agent_error agent_id:{agent_id} step failed: {failure.message}",
+                    extra={"fields": {"agent_id": str(agent_id)}},
+                )
+            try:
+                await self._store.mark_error(list(failure.agent_ids), f"step failed: {failure.message}")
+            except Exception:
+                logger.exception("runtime_mark_error_failed")
 
     async def _wait_for_wakeup(self) -> None:
         stop = asyncio.ensure_future(self._stopping.wait())
@@ -393,8 +421,11 @@ class RuntimeSupervisor:
                 (start_ids if record.status == "running" else stop_ids).append(record.id)
             known.status = record.status
             known.generation = record.generation
+        additions: list[tuple[list[uuid.UUID], Future[None]]] = []
         for world_id, (ids, blueprints, running) in new_by_world.items():
-            self.runtime.submit(partial(self.runtime.add_agents, world_id, ids, blueprints))
+            additions.append(
+                (ids, self.runtime.submit(partial(self.runtime.add_agents, world_id, ids, blueprints)))
+            )
             started = [agent_id for agent_id, run in zip(ids, running, strict=True) if run]
             start_ids.extend(started)
         if restart_ids:
@@ -407,6 +438,18 @@ class RuntimeSupervisor:
             await self._store.mark_error(failed, "model could not be built from its definition")
         # Apply now, between ticks, so a caller of sync_now sees the result in the next view.
         await self._in_tick_thread(self.runtime.apply_pending)
+        for ids, addition in additions:
+            error = addition.exception() if addition.done() else None
+            if error is None:
+                continue
+            # The agents never joined the world; an error status says so instead of a silent "running".
+            for agent_id in ids:
+                self._known[agent_id].status = "error"
+            agents_log.error(
+                f"agent_error agent_id:{ids[0]} could not join its world ({len(ids)} agents): {error}",
+                extra={"fields": {"agent_id": str(ids[0])}},
+            )
+            await self._store.mark_error(ids, f"could not join its world: {error}"[:500])
         self._last_sync = now
         if self._metrics is not None:
             counts: dict[str, int] = {}

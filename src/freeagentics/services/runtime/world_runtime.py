@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,6 +21,17 @@ from freeagentics.services.runtime.pools import InstrumentedPool
 from freeagentics.services.runtime.population import ModelNames, Population, PopulationView
 
 IntArray = NDArray[np.int64]
+T = TypeVar("T")
+
+
+def _run_now(fn: Callable[[GridObservations], T], observations: GridObservations) -> Future[T]:
+    """Run ``fn`` here and hold its result or error like a pool's future would."""
+    future: Future[T] = Future()
+    try:
+        future.set_result(fn(observations))
+    except Exception as exc:
+        future.set_exception(exc)
+    return future
 
 
 def stable_seed(*parts: object) -> int:
@@ -81,10 +93,19 @@ class WorldView:
 
 
 @dataclass(frozen=True)
+class PopulationFailure:
+    """A population whose engine call raised: its running agents were stopped and should show the error."""
+
+    agent_ids: tuple[uuid.UUID, ...]
+    message: str
+
+
+@dataclass(frozen=True)
 class TickStats:
     agent_steps: int
     engine_calls: int
     events: StepEvents | None
+    failures: tuple[PopulationFailure, ...] = ()
 
 
 class WorldRuntime:
@@ -200,25 +221,36 @@ class WorldRuntime:
         the world moves only after all of them chose. In emergency mode only essential populations step.
         """
         stepping = [p for p in self.populations.values() if p.essential or not emergency]
+        outcomes: list[Future[tuple[IntArray, IntArray]]]
         if pool is not None and len(stepping) > 1:
-            futures = [pool.submit(p.step, self.observations) for p in stepping]
-            results = [future.result() for future in futures]
+            outcomes = [pool.submit(p.step, self.observations) for p in stepping]
         else:
-            results = [p.step(self.observations) for p in stepping]
+            outcomes = [_run_now(p.step, self.observations) for p in stepping]
         actions = np.full(self.world.capacity, int(Move.STAY), dtype=np.int64)
         agent_steps = 0
         engine_calls = 0
-        for slots, chosen in results:
+        failures: list[PopulationFailure] = []
+        for population, outcome in zip(stepping, outcomes, strict=True):
+            error = outcome.exception()
+            if error is not None:
+                # One bad population must not stop the world (or every other world) from ticking: its
+                # agents stop where they are, and the supervisor records the error on each of them.
+                failed = np.flatnonzero(population.running)
+                population.running[failed] = False
+                ids = tuple(population.agent_ids[i] for i in failed)
+                failures.append(PopulationFailure(ids, f"{type(error).__name__}: {error}"[:500]))
+                continue
+            slots, chosen = outcome.result()
             if slots.size:
                 actions[slots] = chosen
                 agent_steps += int(slots.size)
                 engine_calls += 1
         if agent_steps == 0:
-            return TickStats(0, 0, None)
+            return TickStats(0, 0, None, tuple(failures))
         result = self.world.step(actions)
         self.observations = result.observations
         self.last_events = tuple(result.events.as_records()[:200])
-        return TickStats(agent_steps, engine_calls, result.events)
+        return TickStats(agent_steps, engine_calls, result.events, tuple(failures))
 
     def view(self) -> WorldView:
         populations = tuple(p.view() for p in self.populations.values())
