@@ -29,6 +29,10 @@ For ``N`` agents, ``M`` objectives, ``K`` capabilities and ``L`` candidates per 
    bound with a uniform agent price is also computed at a few prices and the smallest bound kept.
    ``O(Q M L K log L)`` for ``Q`` prices.
 
+If objectives worth serving are left unserved (agents are contested), steps 3-5 run a second time with
+objectives ordered by the value per member of their greedy coalition instead of by bound, and the better
+structure is kept; ``ScalableSettings.restarts`` adds runs with randomly perturbed orders.
+
 Every coalition formed is worth more than 0 under the value function, so it satisfies its objective (or is
 reported partial when the value function's policy credits partial coverage). The same problem, value
 function and seed give the same structure.
@@ -140,6 +144,16 @@ def form_coalitions_scalable(
     search = _Search(problem, values, costs, candidates, tuning)
     best_labels = search.run(_objective_order(priority, rng.random(num_objectives)), worth_trying)
     best_total = search.total(best_labels)
+    served = np.zeros(num_objectives, dtype=np.bool_)
+    served[best_labels[best_labels >= 0]] = True
+    if np.any(worth_trying & ~served):
+        # Agents are contested: serving the objectives that need the fewest agents per unit of value
+        # first often serves more of them. Try that order too and keep the better structure.
+        efficiency = search.value_per_member()
+        labels = search.run(_objective_order(efficiency, rng.random(num_objectives)), worth_trying)
+        total = search.total(labels)
+        if total > best_total + _MIN_IMPROVEMENT:
+            best_labels, best_total, priority = labels, total, efficiency
     for _ in range(tuning.restarts):
         noise = rng.uniform(0.5, 1.5, size=num_objectives)
         labels = search.run(_objective_order(priority * noise, rng.random(num_objectives)), worth_trying)
@@ -268,6 +282,15 @@ class _Search:
             if pending.size == 0:
                 break
         return labels
+
+    def value_per_member(self) -> FloatArray:
+        """``(M,)`` value per member of each objective's greedy coalition with every agent free
+        (``-inf`` where that coalition is worth nothing)."""
+        everyone = np.arange(self.problem.num_objectives, dtype=np.int64)
+        sequences, lengths, _ = self._cover_sequences(everyone, np.full(self.problem.num_agents, -1))
+        prefix_lengths, prefix_values = self._best_prefixes(everyone, sequences, lengths)
+        with np.errstate(invalid="ignore"):
+            return np.where(prefix_values > 0, prefix_values / prefix_lengths, -np.inf)
 
     # -- greedy -----------------------------------------------------------------------------------------
 
