@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runbook "Monthly Security Review": test the incident-response tooling end to end.
 #   ./scripts/security/test_incident_response.sh
-# 1. Drill: writes a simulated brute-force attack (authentication_failed from one address, above the
-#    security_rules.yaml threshold) into a scratch log dir, never the live logs, and checks that
+# 1. Drill: writes a simulated brute-force attack (100 authentication_failed in one second from one address,
+#    against six accounts) into a scratch log dir, never the live logs, and checks that
 #    `freeagentics report auth-patterns` flags it and `report incident` rates it high.
 # 2. Live: runs the incident report and the posture validation on the real logs and settings.
 # Exit 1 if the drill is not detected or a report cannot be produced.
@@ -12,7 +12,7 @@ scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 
 now="$(date -u +%Y-%m-%dT%H:%M:%S)"
-for i in $(seq 1 30); do
+for i in $(seq 1 100); do
     printf '{"time": "%s.%03d+00:00", "level": "WARNING", "logger": "freeagentics.audit", "event": "authentication_failed", "client_ip": "203.0.113.66", "user": "drill-user-%d", "route": "/api/v1/auth/login", "reason": "incident response drill"}\n' \
         "$now" "$i" "$((i % 6))"
 done > "$scratch/security_audit.log"

@@ -133,3 +133,15 @@ def test_no_backups_is_a_clear_error(settings_env) -> None:
     result = runner.invoke(app, ["backup", "verify"])
     assert result.exit_code == 1
     assert "no sqlite backups" in result.output
+
+
+def test_an_unwritable_backup_dir_is_a_clear_error(settings_env, tmp_path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the backup dir should be")
+    settings = settings_env(backup_dir=blocker / "backups")
+    settings.data_dir.mkdir(parents=True)
+    migrate.upgrade(settings.database_url)
+    result = runner.invoke(app, ["backup", "create"])
+    assert result.exit_code == 1
+    assert "error:" in result.output
+    assert not (settings.data_dir / "backup_status.json").exists()

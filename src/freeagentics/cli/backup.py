@@ -129,7 +129,7 @@ def create(
             if files:
                 step("archiving the config dir and keys")
                 archive = backups.backup_files(settings.config_dir, settings.key_dir, root, taken_at)
-    except backups.BackupError as exc:
+    except (backups.BackupError, OSError) as exc:
         raise _fail(str(exc)) from None
     backups.write_backup_status(settings.data_dir, result)
     rows = sum(digest.rows for digest in result.tables.values())
@@ -246,7 +246,7 @@ def verify(
                 result = backups.verify_sqlite(path, step)
             else:
                 raise _fail(f"{path.name} is not a database backup (.sql.gz or .sqlite.gz)", 2)
-    except backups.BackupError as exc:
+    except (backups.BackupError, OSError) as exc:
         raise _fail(f"{path}: {exc}") from None
     if not result.ok:
         for problem in result.problems:
@@ -284,7 +284,7 @@ def restore(
                 result = backups.restore_sqlite(path, backups.sqlite_path(settings.database_url), step)
             else:
                 raise _fail(f"{path.name} is not a database backup (.sql.gz or .sqlite.gz)", 2)
-    except backups.BackupError as exc:
+    except (backups.BackupError, OSError) as exc:
         raise _fail(f"restore of {path} failed, database unchanged: {exc}") from None
     if not result.ok:
         for problem in result.problems:
@@ -317,7 +317,7 @@ def restore_files(
     _confirm(yes, f"Overwrite {settings.config_dir} and {settings.key_dir} from {archive}?")
     try:
         written = backups.restore_files(archive, settings.config_dir, settings.key_dir)
-    except backups.BackupError as exc:
+    except (backups.BackupError, OSError) as exc:
         raise _fail(str(exc)) from None
     out.print(f"restored {len(written)} files from {archive}", highlight=False, soft_wrap=True)
 
@@ -369,7 +369,7 @@ def restore_system(
                 result = backups.restore_sqlite(
                     database_path, backups.sqlite_path(settings.database_url), step
                 )
-    except backups.BackupError as exc:
+    except (backups.BackupError, OSError) as exc:
         raise _fail(f"full system restore failed: {exc}") from None
     if not result.ok:
         for problem in result.problems:
