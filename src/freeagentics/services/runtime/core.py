@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from freeagentics.domain.world import GridWorld, GridWorldSpec
+from freeagentics.domain.world import GridWorldSpec
 from freeagentics.services.runtime import state_ops
 from freeagentics.services.runtime.catalog import AgentBlueprint
 from freeagentics.services.runtime.pools import InstrumentedPool
@@ -216,7 +216,8 @@ class AgentRuntime:
     def capture(self, world_id: uuid.UUID) -> tuple[dict[str, Any], WorldView]:
         """Tick thread: the world's snapshot (mutable state, copied now) and its current immutable view."""
         world = self._world(world_id)
-        return world.world.snapshot(), world.view()
+        # The spec is stored with the world row; leaving it out keeps frequent checkpoints small.
+        return world.world.snapshot(include_spec=False), world.view()
 
     def restore_world(
         self,
@@ -237,7 +238,7 @@ class AgentRuntime:
         saved = decode_checkpoint(checkpoint) if checkpoint else None
         restored = 0
         if saved is not None:
-            runtime.world = GridWorld.from_snapshot(saved.world_snapshot)
+            runtime.world.restore(saved.world_snapshot)
             wanted = {agent.agent_id for agent in agents}
             stale_slots = [slot for agent_id, slot in saved.slot_of.items() if agent_id not in wanted]
             if stale_slots:
