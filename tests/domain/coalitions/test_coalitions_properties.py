@@ -101,7 +101,7 @@ def test_exact_is_optimal_and_keeps_its_invariants(
     assert structure.total_value == pytest.approx(brute_force(problem, value_function), abs=1e-9)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     problem=problems(max_agents=12, max_objectives=4),
     value_function=value_functions,

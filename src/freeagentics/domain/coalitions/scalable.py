@@ -382,18 +382,13 @@ class _Search:
 
     def _grow_from_everyone(self, objective: int, labels: IntArray) -> bool:
         """Grow ``objective``'s coalition from all free agents; keep its best prefix if worth more than 0."""
-        everyone = np.flatnonzero((labels < 0) & np.isfinite(self.costs[objective]))
+        helps = (self.capabilities @ (self.required[objective] > 0)) > 0
+        everyone = np.flatnonzero((labels < 0) & np.isfinite(self.costs[objective]) & helps)
         sequence, _ = self._cover_sequence(objective, everyone)
-        if sequence.size == 0:
+        members, value = self._best_prefix(objective, sequence)
+        if value <= _MIN_IMPROVEMENT:
             return False
-        prefix_lengths, prefix_values = self._best_prefixes(
-            np.array([objective], dtype=np.int64),
-            sequence[None, :],
-            np.array([sequence.size], dtype=np.int64),
-        )
-        if prefix_values[0] <= _MIN_IMPROVEMENT:
-            return False
-        labels[sequence[: prefix_lengths[0]]] = objective
+        labels[members] = objective
         return True
 
     def _cover_sequence(self, objective: int, pool: IntArray) -> tuple[IntArray, bool]:
@@ -404,18 +399,32 @@ class _Search:
         pool_costs = self.costs[objective, pool]
         available = np.ones(pool.size, dtype=np.bool_)
         sequence: list[int] = []
-        while np.any(need > tolerance):
+        while (need > tolerance).any():
             contribution = np.minimum(pool_capabilities, need).sum(axis=1)
             useful = available & (contribution > 0)
             if not useful.any():
                 return np.asarray(sequence, dtype=np.int64), False
             with np.errstate(divide="ignore", invalid="ignore"):
                 score = np.where(useful, contribution / pool_costs, -np.inf)
-            pick = int(np.argmax(score))
+            pick = int(score.argmax())
             available[pick] = False
             sequence.append(int(pool[pick]))
             need = np.maximum(need - pool_capabilities[pick], 0.0)
         return np.asarray(sequence, dtype=np.int64), True
+
+    def _best_prefix(self, objective: int, sequence: IntArray) -> tuple[IntArray, float]:
+        """The most valuable prefix of one greedy ``sequence`` and its value (``-inf`` if empty)."""
+        if sequence.size == 0:
+            return sequence, -np.inf
+        gains = self.value_function.gains(
+            self.problem,
+            np.full(sequence.size, objective, dtype=np.int64),
+            np.cumsum(self.capabilities[sequence], axis=0),
+            np.arange(1, sequence.size + 1, dtype=np.int64),
+        )
+        values = gains.values - np.cumsum(self.costs[objective, sequence])
+        best = int(values.argmax())
+        return sequence[: best + 1], float(values[best])
 
     # -- exchanges --------------------------------------------------------------------------------------
 
@@ -477,14 +486,7 @@ class _Search:
         pool = self.candidates.agents[objective]
         pool = pool[(labels[pool] < 0) & np.isfinite(self.candidates.costs[objective])]
         sequence, _ = self._cover_sequence(objective, pool)
-        if sequence.size == 0:
-            return sequence, -np.inf
-        prefix_lengths, prefix_values = self._best_prefixes(
-            np.array([objective], dtype=np.int64),
-            sequence[None, :],
-            np.array([sequence.size], dtype=np.int64),
-        )
-        return sequence[: prefix_lengths[0]], float(prefix_values[0])
+        return self._best_prefix(objective, sequence)
 
     def _members_value(self, objective: int, members: IntArray) -> float:
         gains = self.value_function.gains(
