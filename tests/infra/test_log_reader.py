@@ -49,3 +49,16 @@ def test_damaged_gzip_rotation_is_counted_not_fatal(tmp_path) -> None:
     scan = read_log(tmp_path, "error.log", NOW - dt.timedelta(hours=1), NOW)
     assert [record["event"] for record in scan.records][-1] == "ok"
     assert scan.malformed_lines >= 1
+
+
+def test_keep_drops_fields_a_report_does_not_use(tmp_path) -> None:
+    record = {"time": NOW.isoformat(), "event": "http_request", "route": "/health", "headers": "x" * 1000}
+    (tmp_path / "access.log").write_text(json.dumps(record) + "\n")
+    scan = read_log(
+        tmp_path,
+        "access.log",
+        NOW - dt.timedelta(hours=1),
+        NOW + dt.timedelta(seconds=1),
+        frozenset({"route"}),
+    )
+    assert scan.records == [{"route": "/health", "time": NOW}]

@@ -85,10 +85,21 @@ def emit(
     console.print(f"report written to {output}", highlight=False)
 
 
+#: The fields each log's reports use; everything else is dropped while reading.
+LOG_FIELDS = {
+    "access.log": frozenset({"route", "status", "duration_ms", "client_ip"}),
+    "error.log": frozenset({"event", "level"}),
+    "security_audit.log": frozenset({"event", "level", "client_ip", "user", "username", "route", "reason"}),
+}
+
+
 def _read_logs(settings: Settings, window: Window, *names: str) -> dict[str, LogScan]:
     from freeagentics.infra.log_reader import read_log
 
-    return {name: read_log(settings.log_dir, name, window.since, window.until) for name in names}
+    return {
+        name: read_log(settings.log_dir, name, window.since, window.until, LOG_FIELDS.get(name))
+        for name in names
+    }
 
 
 async def _on_database(settings: Settings, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
@@ -224,7 +235,9 @@ def auth_patterns(
 
     settings = operator_settings(env_file)
     window = Window.last(hours, dt.datetime.now(dt.UTC))
-    scan = read_log(settings.log_dir, "security_audit.log", window.since, window.until)
+    scan = read_log(
+        settings.log_dir, "security_audit.log", window.since, window.until, LOG_FIELDS["security_audit.log"]
+    )
     report = reports.analyze_auth_patterns(scan.records, window, _auth_threshold(settings))
     emit(report.to_markdown(), report.to_dict(), output_format, output)
 
@@ -246,7 +259,13 @@ def weekly_security(
     window = Window.last(days * 24, now)
     with progress_status("weekly security report") as step:
         step("reading security_audit.log")
-        scan = read_log(settings.log_dir, "security_audit.log", window.since, window.until)
+        scan = read_log(
+            settings.log_dir,
+            "security_audit.log",
+            window.since,
+            window.until,
+            LOG_FIELDS["security_audit.log"],
+        )
         step("checking the security posture")
         facts = system_probe.gather_system_facts(settings, certificate)
     report = reports.AuditReport(
@@ -293,7 +312,13 @@ def audit(
     now = dt.datetime.now(dt.UTC)
     with progress_status("comprehensive audit") as step:
         checks = _audit_checks(settings, certificate, step)
-        scan = read_log(settings.log_dir, "security_audit.log", now - dt.timedelta(days=7), now)
+        scan = read_log(
+            settings.log_dir,
+            "security_audit.log",
+            now - dt.timedelta(days=7),
+            now,
+            LOG_FIELDS["security_audit.log"],
+        )
     report = reports.AuditReport(
         title="FreeAgentics comprehensive security audit",
         generated_at=now,
@@ -326,7 +351,13 @@ def monthly_audit(
     with progress_status("monthly audit") as step:
         checks = _audit_checks(settings, certificate, step)
         step("reading 30 days of security_audit.log")
-        scan = read_log(settings.log_dir, "security_audit.log", window.since, window.until)
+        scan = read_log(
+            settings.log_dir,
+            "security_audit.log",
+            window.since,
+            window.until,
+            LOG_FIELDS["security_audit.log"],
+        )
         roles = query_database(settings, report_queries.users_by_role, notes)
     root = backups.backup_root(settings)
     kind = backups.database_kind(settings.database_url)
