@@ -29,12 +29,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Request, WebSocket, WebSocketException
-from fastapi.routing import APIRoute, APIWebSocketRoute
+from fastapi import Depends, FastAPI, Request, WebSocket, WebSocketException
+from fastapi.routing import RouteContext, iter_route_contexts
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.routing import BaseRoute
 from starlette.types import Scope
@@ -84,6 +85,10 @@ PUBLIC_ROUTES: frozenset[str] = frozenset(
         "/openapi.json",
         "/docs",
         "/docs/oauth2-redirect",
+        # The dashboard's page and static assets; its data comes from the authenticated API.
+        "/",
+        "/dashboard/roles.json",
+        "/dashboard/{asset_path}",
     }
 )
 
@@ -106,10 +111,10 @@ def _mark(dependency: Callable[..., Any], declaration: AccessDeclaration) -> Non
     setattr(dependency, _MARK, declaration)
 
 
-def declared_access(route: BaseRoute) -> AccessDeclaration | None:
+def declared_access(route: BaseRoute | RouteContext) -> AccessDeclaration | None:
     """The access declaration among a route's dependencies (searched recursively), or None."""
     dependant = getattr(route, "dependant", None)
-    if not isinstance(route, APIRoute | APIWebSocketRoute) or dependant is None:
+    if dependant is None:
         return None
     stack = [dependant]
     while stack:
@@ -119,6 +124,27 @@ def declared_access(route: BaseRoute) -> AccessDeclaration | None:
             return declaration
         stack.extend(current.dependencies)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredRoute:
+    path: str
+    methods: frozenset[str]
+    is_websocket: bool
+    access: AccessDeclaration | None
+    regex: re.Pattern[str] | None
+
+
+def declared_routes(app: FastAPI) -> list[DeclaredRoute]:
+    """Every route of the app (through included routers) with its access declaration."""
+    routes = []
+    for context in iter_route_contexts(app.routes):
+        path = context.path_format or context.path or ""
+        methods = frozenset(context.methods or ())
+        regex = getattr(context, "path_regex", None)
+        is_websocket = not methods and getattr(context, "dependant", None) is not None
+        routes.append(DeclaredRoute(path, methods, is_websocket, declared_access(context), regex))
+    return routes
 
 
 def get_auth_service(container: ContainerDep, session: SessionDep) -> AuthService:

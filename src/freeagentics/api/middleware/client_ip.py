@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from freeagentics.infra.security.audit import client_ip_var
+from freeagentics.infra.security.audit import client_ip_var, route_var, user_var
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -65,8 +65,12 @@ class ClientIpMiddleware:
             return
         address = resolve_client_ip(scope, self.trusted_proxies)
         scope.setdefault("state", {})["client_ip"] = address
-        token = client_ip_var.set(address)
+        # Each request starts with a clean audit context, also when requests share one task (tests, ASGI
+        # servers that reuse a context); the route and user are filled in once known.
+        tokens = (client_ip_var.set(address), route_var.set(None), user_var.set(None))
         try:
             await self.app(scope, receive, send)
         finally:
-            client_ip_var.reset(token)
+            user_var.reset(tokens[2])
+            route_var.reset(tokens[1])
+            client_ip_var.reset(tokens[0])

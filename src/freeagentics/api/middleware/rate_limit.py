@@ -11,14 +11,13 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
-from starlette.routing import Match
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from freeagentics.api.middleware.client_ip import client_ip_of
 from freeagentics.api.middleware.json_error import send_json_error
-from freeagentics.api.permissions import bearer_token, declared_access
+from freeagentics.api.permissions import DeclaredRoute, bearer_token, declared_routes
 from freeagentics.infra.security.audit import route_var
 from freeagentics.infra.security.rate_limit import RateLimiterUnavailableError
 from freeagentics.services.auth.ports import InvalidTokenError, TokenType
@@ -27,17 +26,26 @@ AUTH_PATHS = frozenset({"/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/a
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def _matched_route(scope: Scope) -> Any:
-    router = getattr(scope.get("app"), "router", None)
-    for route in getattr(router, "routes", ()):
-        match, _ = route.matches(scope)
-        if match is Match.FULL:
+_ROUTES_ATTRIBUTE = "_freeagentics_declared_routes"
+
+
+def _matched_route(scope: Scope) -> DeclaredRoute | None:
+    app: FastAPI = scope["app"]
+    routes: list[DeclaredRoute] | None = getattr(app.state, _ROUTES_ATTRIBUTE, None)
+    if routes is None:
+        # Routes are fixed once the app serves; build the table on the first request.
+        routes = [route for route in declared_routes(app) if route.regex is not None and route.methods]
+        setattr(app.state, _ROUTES_ATTRIBUTE, routes)
+    path = scope.get("path", "")
+    method = scope.get("method", "")
+    for route in routes:
+        if method in route.methods and route.regex is not None and route.regex.match(path):
             return route
     return None
 
 
-def route_class_of(scope: Scope, route: Any) -> str:
-    declaration = declared_access(route) if route is not None else None
+def route_class_of(scope: Scope, route: DeclaredRoute | None) -> str:
+    declaration = route.access if route is not None else None
     if declaration is not None and declaration.rate_class is not None:
         return declaration.rate_class
     if scope.get("path") in AUTH_PATHS:
@@ -61,11 +69,12 @@ class RateLimitMiddleware:
         if container is None:
             await self.app(scope, receive, send)
             return
+        route = _matched_route(scope)
+        route_var.set(route.path if route is not None else "unmatched")
         policy = container.config.current.rate_limiting
         if not policy.enabled:
             await self.app(scope, receive, send)
             return
-        route = _matched_route(scope)
         route_class = route_class_of(scope, route)
         rule = policy.classes.get(route_class)
         if rule is None:
@@ -100,8 +109,7 @@ class RateLimitMiddleware:
             (b"ratelimit-policy", f"{decision.limit};w={window}".encode()),
         ]
         if not decision.allowed:
-            template = getattr(route, "path", None) or "unmatched"
-            route_var.set(template)
+            template = route.path if route is not None else "unmatched"
             container.security.metrics.rate_limited(route_class)
             container.security.audit.record(
                 "rate_limit_exceeded",

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from freeagentics.api.dependencies import ContainerDep
+from freeagentics.api.permissions import OperationalReadDep
 from freeagentics.infra.metrics import METRICS_CONTENT_TYPE
 
 router = APIRouter(tags=["operations"])
@@ -20,5 +21,5 @@ router = APIRouter(tags=["operations"])
     response_class=Response,
     responses={200: {"content": {METRICS_CONTENT_TYPE: {}}}},
 )
-async def metrics(container: ContainerDep) -> Response:
+async def metrics(container: ContainerDep, _caller: OperationalReadDep) -> Response:
     return Response(container.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
