@@ -109,7 +109,11 @@ def bench_ratio(count: int) -> list[str]:
         "| scalable settings | instances | mean scalable/exact | min | optimal found | mean bound/exact |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for label, settings in (("default", ScalableSettings()), ("restarts=8", ScalableSettings(restarts=8))):
+    for label, settings in (
+        ("restarts=0", ScalableSettings(restarts=0)),
+        ("default (8 restarts at this size)", ScalableSettings()),
+        ("restarts=32", ScalableSettings(restarts=32)),
+    ):
         ratios, bound_ratios = [], []
         for seed, (problem, optimum) in enumerate(zip(problems, optima, strict=True)):
             result = form_coalitions_scalable(problem, seed=seed, settings=settings)

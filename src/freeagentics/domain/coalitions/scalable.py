@@ -56,6 +56,10 @@ from freeagentics.domain.coalitions.values import CapabilityCoverageValue, Coali
 
 ALGORITHM_NAME = "scalable"
 
+#: Restarts when ``ScalableSettings.restarts`` is ``None`` and ``N * M`` is at most ``SMALL_PROBLEM_SIZE``.
+SMALL_PROBLEM_RESTARTS = 8
+SMALL_PROBLEM_SIZE = 20_000
+
 #: Improvements smaller than this are noise from summing float64 values in another order.
 _MIN_IMPROVEMENT = 1e-9
 
@@ -75,7 +79,9 @@ class ScalableSettings:
     - ``bound_refinement_gap``: when the relative gap to the per-objective bound exceeds this, a priced
       (Lagrangian) bound is also computed; it is tighter when agents are scarce.
     - ``restarts``: extra greedy passes with randomly perturbed objective orders (best one kept); worth it
-      for small problems where agents are contested.
+      for small problems where agents are contested. ``None`` (the default) means
+      :data:`SMALL_PROBLEM_RESTARTS` when ``N * M <= SMALL_PROBLEM_SIZE`` (they cost milliseconds there),
+      else none.
     """
 
     candidates_per_objective: int = 48
@@ -84,7 +90,7 @@ class ScalableSettings:
     exchange_attempts: int = 64
     exchange_blockers: int = 3
     bound_refinement_gap: float = 0.02
-    restarts: int = 0
+    restarts: int | None = None
 
     def __post_init__(self) -> None:
         if self.candidates_per_objective < 1:
@@ -94,7 +100,7 @@ class ScalableSettings:
             self.improvement_candidates,
             self.exchange_attempts,
             self.exchange_blockers,
-            self.restarts,
+            0 if self.restarts is None else self.restarts,
         )
         if min(counts) < 0 or not self.bound_refinement_gap >= 0:
             raise ValueError("improvement, exchange and restart counts and bound_refinement_gap must be >= 0")
@@ -154,7 +160,10 @@ def form_coalitions_scalable(
         total = search.total(labels)
         if total > best_total + _MIN_IMPROVEMENT:
             best_labels, best_total, priority = labels, total, efficiency
-    for _ in range(tuning.restarts):
+    restarts = tuning.restarts
+    if restarts is None:
+        restarts = SMALL_PROBLEM_RESTARTS if num_agents * num_objectives <= SMALL_PROBLEM_SIZE else 0
+    for _ in range(restarts):
         noise = rng.uniform(0.5, 1.5, size=num_objectives)
         labels = search.run(_objective_order(priority * noise, rng.random(num_objectives)), worth_trying)
         total = search.total(labels)
