@@ -79,3 +79,28 @@ def valid_claims(settings: Settings, user_id: Any, **overrides: Any) -> dict[str
     }
     claims.update(overrides)
     return {key: value for key, value in claims.items() if value is not None}
+
+
+def config_dir_with(path: Path, **yaml_overrides: str) -> Path:
+    """A config dir with the packaged defaults, where ``name=text`` replaces ``<name>.yaml``."""
+    from freeagentics.config import CONFIG_FILE_NAMES
+    from freeagentics.infra.config_files import default_text
+
+    path.mkdir(parents=True, exist_ok=True)
+    for file_name in CONFIG_FILE_NAMES:
+        (path / file_name).write_text(default_text(file_name))
+    for stem, text in yaml_overrides.items():
+        (path / f"{stem}.yaml").write_text(text)
+    return path
+
+
+def rate_limits(
+    auth: int = 1000, read: int = 1000, write: int = 1000, expensive: int = 1000, window: int = 60
+) -> str:
+    return (
+        "enabled: true\nclasses:\n"
+        f"  auth: {{requests: {auth}, window_seconds: {window}}}\n"
+        f"  read: {{requests: {read}, window_seconds: {window}}}\n"
+        f"  write: {{requests: {write}, window_seconds: {window}}}\n"
+        f"  expensive: {{requests: {expensive}, window_seconds: {window}}}\n"
+    )

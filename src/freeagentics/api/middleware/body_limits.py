@@ -1,4 +1,7 @@
-"""Caps on request bodies (pure ASGI): size (413) and, for JSON, nesting depth (400).
+"""Caps on request bodies (pure ASGI): size (413) and, for JSON, nesting depth (400); audit of bad input.
+
+Every refused input (413, 400, and the 422 of request validation) leaves one ``input_rejected`` record in
+the audit log with the route, so probing with malformed payloads is visible.
 
 The body is read up to the cap before the application sees it, so an oversized body is refused whether or
 not it declares ``Content-Length``, and the application never parses a document nested deeper than
@@ -30,6 +33,30 @@ def json_depth(body: bytes) -> int:
     return deepest
 
 
+_REJECTION_REASONS = {
+    400: "malformed or too deeply nested input",
+    413: "body too large",
+    422: "validation failed",
+}
+
+
+def _auditing_rejections(scope: Scope, send: Send) -> Send:
+    async def send_and_audit(message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] in _REJECTION_REASONS:
+            container = getattr(scope["app"].state, "container", None)
+            if container is not None:
+                container.security.audit.record(
+                    "input_rejected",
+                    reason=_REJECTION_REASONS[message["status"]],
+                    warning=True,
+                    status=message["status"],
+                    method=scope.get("method"),
+                )
+        await send(message)
+
+    return send_and_audit
+
+
 def _declared_length(scope: Scope) -> int | None:
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
@@ -54,7 +81,11 @@ class BodyLimitMiddleware:
         self.max_json_depth = max_json_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        send = _auditing_rejections(scope, send)
+        if scope.get("method") in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         declared = _declared_length(scope)
