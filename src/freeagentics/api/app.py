@@ -19,6 +19,7 @@ from freeagentics.api.middleware.security_stack import install_security_middlewa
 from freeagentics.api.routers import agents as agents_router
 from freeagentics.api.routers import auth as auth_router
 from freeagentics.api.routers import coalitions as coalitions_router
+from freeagentics.api.routers import dashboard as dashboard_router
 from freeagentics.api.routers import health
 from freeagentics.api.routers import jwks as jwks_router
 from freeagentics.api.routers import metrics as metrics_router
@@ -41,7 +42,7 @@ def _install_sighup(container: Container) -> bool:
     try:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, container.reload)
-    except (RuntimeError, NotImplementedError, ValueError):
+    except (RuntimeError, ValueError):
         # Not the main thread (e.g. under a test client): reload is still reachable via the CLI.
         return False
     return True
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(system_router.router)
     app.include_router(ws_router.router)
     app.include_router(coalitions_router.router)
+    app.include_router(dashboard_router.router)
     app.state.response_times = ResponseTimeWindow()
     install_security_middleware(app, resolved)
     # Added first so it runs inside RequestContextMiddleware and sees the route the router matched.
