@@ -83,7 +83,7 @@ class ServerSettings(BaseSettings):
     demo_world: bool | None = None
     """Start the demo world of agents; defaults to on for the embedded default and off elsewhere."""
     backup_dir: Path | None = None
-    """Where ``freeagentics backup`` writes; default ``/backups`` in production, ``<data_dir>/backups`` else."""
+    """Where ``freeagentics backup`` writes: ``/backups`` in production, else ``<data_dir>/backups``."""
 
 
 class DatabaseSettings(BaseSettings):
