@@ -37,3 +37,11 @@ async def test_metrics_is_prometheus_text_with_the_documented_families(settings_
         if s.name.endswith("_total")
     }
     assert events["ip_blocked"] == 1
+
+
+async def test_metrics_needs_a_token_outside_the_trusted_networks(settings_env, app_client) -> None:
+    async with app_client(settings_env(security_trusted_networks="192.0.2.0/24")) as (client, _app):
+        anonymous = await client.get("/metrics")
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"]["code"]
+    assert "http_requests_total" not in anonymous.text
