@@ -21,10 +21,11 @@ For ``N`` agents, ``M`` objectives, ``K`` capabilities and ``L`` candidates per 
    best improving move, conflicts over a free agent going to the larger improvement.
    ``O(R (E + C) L' K)`` for ``R`` rounds, ``E`` members, ``C`` coalitions and ``L'``
    (:attr:`ScalableSettings.improvement_candidates`) free candidates.
-5. **Exchanges** (split and merge). An unserved objective whose cheapest candidates are held by a
-   coalition tries dissolving it, taking what it needs, and regrowing the dissolved coalition from what is
-   left; kept if the two values together grow. Then objectives that could use an agent freed in steps
-   4-5 are grown again, followed by another round of 4-5. ``O(L K m)`` per attempt.
+5. **Exchanges** (split and merge). An unserved objective whose cheapest candidates are held by
+   coalitions tries dissolving one of them (or the first two together), taking what it needs, and
+   regrowing the dissolved coalitions from what is left; kept if the values together grow. Then
+   objectives that could use an agent freed in steps 4-5 are grown again, followed by another round of
+   4-5. ``O(L K m)`` per attempt.
 6. **Priced bound.** If the gap to the bound of step 2 is still large (agents are scarce), the Lagrangian
    bound with a uniform agent price is also computed at a few prices and the smallest bound kept.
    ``O(Q M L K log L)`` for ``Q`` prices.
@@ -275,7 +276,7 @@ class _Search:
     def run(self, order: IntArray, worth_trying: NDArray[np.bool_]) -> IntArray:
         labels = np.full(self.problem.num_agents, -1, dtype=np.int64)
         served = np.zeros(self.problem.num_objectives, dtype=np.bool_)
-        tried_exchanges: set[tuple[int, int]] = set()
+        tried_exchanges: set[tuple[int, ...]] = set()
         pending = order[worth_trying[order]]
         for _ in range(2):
             self._grow_all(pending, labels, served)
@@ -442,13 +443,14 @@ class _Search:
         unserved: IntArray,
         labels: IntArray,
         served: NDArray[np.bool_],
-        tried: set[tuple[int, int]],
+        tried: set[tuple[int, ...]],
     ) -> bool:
-        """Serve objectives by dissolving a coalition that holds their candidates, then regrowing both.
+        """Serve objectives by dissolving coalitions that hold their candidates, then regrowing them.
 
-        A split-and-merge move between coalitions: ``objective`` takes what it needs from the freed agents
-        and the dissolved coalition regrows from what is left; kept only if the sum of the two values grows.
-        ``O(L K m)`` per attempt, at most ``exchange_attempts`` attempts.
+        A split-and-merge move between coalitions: ``objective`` takes what it needs from the agents freed
+        by dissolving one blocking coalition (each of the first ``exchange_blockers`` in turn), or the
+        first two together, and the dissolved coalitions regrow from what is left; kept only if the sum of
+        the values grows. ``O(L K m)`` per attempt, at most ``exchange_attempts`` attempts.
         """
         attempts = 0
         exchanged = False
@@ -457,37 +459,47 @@ class _Search:
             holders = labels[pool]
             holders = holders[holders >= 0]
             _, first = np.unique(holders, return_index=True)
-            blockers = holders[np.sort(first)][: self.exchange_blockers]
-            for blocker in blockers:
+            blockers = [int(b) for b in holders[np.sort(first)][: self.exchange_blockers]]
+            groups = [(b,) for b in blockers] + ([tuple(blockers[:2])] if len(blockers) >= 2 else [])
+            for group in groups:
                 if attempts >= self.exchange_attempts:
                     return exchanged
-                if (int(objective), int(blocker)) in tried:
+                if (int(objective), *group) in tried:
                     continue
-                tried.add((int(objective), int(blocker)))
+                tried.add((int(objective), *group))
                 attempts += 1
-                if self._try_exchange(int(objective), int(blocker), labels):
+                if self._try_exchange(int(objective), group, labels):
                     served[objective] = True
-                    # The dissolved coalition may not have regrown.
-                    served[blocker] = bool(np.any(labels == blocker))
+                    for blocker in group:
+                        # A dissolved coalition may not have regrown.
+                        served[blocker] = bool(np.any(labels == blocker))
                     exchanged = True
                     break
         return exchanged
 
-    def _try_exchange(self, objective: int, blocker: int, labels: IntArray) -> bool:
-        old_members = np.flatnonzero(labels == blocker)
-        old_value = self._members_value(blocker, old_members)
-        labels[old_members] = -1
+    def _try_exchange(self, objective: int, blockers: tuple[int, ...], labels: IntArray) -> bool:
+        old_members = [np.flatnonzero(labels == blocker) for blocker in blockers]
+        old_value = sum(self._members_value(b, m) for b, m in zip(blockers, old_members, strict=True))
+        for members in old_members:
+            labels[members] = -1
         new_members, new_value = self._best_greedy_coalition(objective, labels)
         if new_value > _MIN_IMPROVEMENT:
             labels[new_members] = objective
-            regrown, regrown_value = self._best_greedy_coalition(blocker, labels)
-            if regrown_value > _MIN_IMPROVEMENT and new_value + regrown_value > old_value + _MIN_IMPROVEMENT:
-                labels[regrown] = blocker
+            total = new_value
+            regrown_groups = []
+            for blocker in blockers:
+                regrown, regrown_value = self._best_greedy_coalition(blocker, labels)
+                if regrown_value > _MIN_IMPROVEMENT:
+                    labels[regrown] = blocker
+                    regrown_groups.append(regrown)
+                    total += regrown_value
+            if total > old_value + _MIN_IMPROVEMENT:
                 return True
-            if new_value > old_value + _MIN_IMPROVEMENT:
-                return True
+            for regrown in regrown_groups:
+                labels[regrown] = -1
             labels[new_members] = -1
-        labels[old_members] = blocker
+        for blocker, members in zip(blockers, old_members, strict=True):
+            labels[members] = blocker
         return False
 
     def _best_greedy_coalition(self, objective: int, labels: IntArray) -> tuple[IntArray, float]:
