@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
@@ -145,3 +146,26 @@ def test_an_unwritable_backup_dir_is_a_clear_error(settings_env, tmp_path) -> No
     assert result.exit_code == 1
     assert "error:" in result.output
     assert not (settings.data_dir / "backup_status.json").exists()
+
+
+async def test_metrics_report_the_backup_that_create_recorded(settings_env, app_client) -> None:
+    settings = settings_env()
+    settings.data_dir.mkdir(parents=True)
+    # Alembic and the CLI run event loops of their own; keep them off this test's loop.
+    await asyncio.to_thread(migrate.upgrade, settings.database_url)
+    result = await asyncio.to_thread(runner.invoke, app, ["backup", "create", "--no-files"])
+    assert result.exit_code == 0, result.output
+    status = json.loads((settings.data_dir / "backup_status.json").read_text())
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with app_client(settings) as (client, _):
+        response = await client.get("/metrics")
+    assert response.status_code == 200
+    samples = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+    assert samples["freeagentics_backup_last_success_timestamp_seconds"] == status["last_success_unix"]
+    assert samples["freeagentics_backup_last_size_bytes"] == status["size_bytes"]
