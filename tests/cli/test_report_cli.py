@@ -234,3 +234,12 @@ def test_memory_report_reads_the_running_server(settings_env, metrics_server) ->
     payload = json.loads(result.stdout)
     assert payload["server"]["reachable"] is True
     assert payload["server"]["components"] == {"memory.rss_bytes": 1048576, "memory.populations_bytes": 2048}
+
+
+def test_daily_report_takes_window_steps_from_prometheus(settings_env, metrics_server) -> None:  # noqa: F811
+    embedded(settings_env)
+    result = runner.invoke(app, ["report", "daily", "--prometheus", metrics_server, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["window_steps"]["steps"] == 1234.5
+    markdown = runner.invoke(app, ["report", "daily", "--prometheus", metrics_server])
+    assert "1234 agent steps in the window" in markdown.stdout

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import http.server
+import json
 import threading
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -79,6 +81,16 @@ def metrics_server():
                 self.send_response(200)
                 self.end_headers()
                 self.wfile.write(body)
+            elif self.path.startswith("/api/v1/query?"):
+                query = parse_qs(urlsplit(self.path).query)["query"][0]
+                result = [{"metric": {}, "value": [1.0, "1234.5"]}] if "[1440m]" in query else []
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(
+                    json.dumps(
+                        {"status": "success", "data": {"resultType": "vector", "result": result}}
+                    ).encode()
+                )
             elif self.path == "/api/v1/system/metrics":
                 self.send_response(200)
                 self.end_headers()
@@ -120,3 +132,17 @@ def test_unreachable_server_is_reported_not_raised() -> None:
     payload, reason = system_probe.fetch_system_metrics(base)
     assert payload is None
     assert "not reachable" in reason
+
+
+def test_steps_within_the_window_come_from_prometheus(metrics_server) -> None:
+    day = system_probe.fetch_window_steps(metrics_server, 24)
+    assert day.steps == 1234.5
+    assert "sum(increase(freeagentics_agent_steps_total[1440m]))" in day.source
+    hour = system_probe.fetch_window_steps(metrics_server, 1)
+    assert hour.steps is None
+    assert "no freeagentics_agent_steps_total series" in hour.detail
+    from tests.conftest import closed_port
+
+    down = system_probe.fetch_window_steps(f"http://127.0.0.1:{closed_port()}", 24)
+    assert down.steps is None
+    assert "not reachable" in down.detail

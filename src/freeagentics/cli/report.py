@@ -151,6 +151,14 @@ def daily(
     output: OutputOption = None,
     server: ServerOption = None,
     token: TokenOption = None,
+    prometheus: Annotated[
+        str | None,
+        typer.Option(
+            "--prometheus",
+            envvar="FREEAGENTICS_PROMETHEUS_URL",
+            help="Prometheus server (e.g. http://localhost:9090) for the agent steps within the window.",
+        ),
+    ] = None,
 ) -> None:
     """Agents by status, agent steps, errors, latency percentiles, security events, slowest queries."""
     from freeagentics.infra import system_probe
@@ -170,6 +178,10 @@ def daily(
         )
         step("asking the running server for agent steps")
         runtime = system_probe.fetch_runtime_figures(server or system_probe.server_base_url(settings), token)
+        window_steps = None
+        if prometheus:
+            step("asking Prometheus for the steps within the window")
+            window_steps = system_probe.fetch_window_steps(prometheus, hours)
     report = reports.build_daily_report(
         now=now,
         window=window,
@@ -180,6 +192,7 @@ def daily(
         audit_records=logs["security_audit.log"].records,
         slow_queries=slow,
         unreadable_log_lines=sum(scan.malformed_lines for scan in logs.values()),
+        window_steps=window_steps,
     )
     payload = report.to_dict()
     payload["notes"] = notes

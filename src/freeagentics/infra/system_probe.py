@@ -25,7 +25,7 @@ from freeagentics.config import KNOWN_DEFAULT_PASSWORDS, Settings
 from freeagentics.infra.backup import read_backup_status
 from freeagentics.infra.config_files import ConfigFileError, load_operator_config
 from freeagentics.services.integrity import CertificateFacts, KeyFile, SystemFacts
-from freeagentics.services.reports import RuntimeFigures
+from freeagentics.services.reports import RuntimeFigures, WindowSteps
 
 HTTP_TIMEOUT_SECONDS = 5.0
 STEPS_METRIC = "freeagentics_agent_steps_total"
@@ -221,3 +221,30 @@ def freeagentics_processes() -> list[dict[str, Any]]:
             entry["uss_bytes"] = None
         found.append(entry)
     return found
+
+
+def fetch_window_steps(prometheus_url: str, hours: float, token: str | None = None) -> WindowSteps:
+    """``sum(increase(freeagentics_agent_steps_total[<hours>h]))`` from the Prometheus HTTP API."""
+    from urllib.parse import urlencode
+
+    minutes = max(1, round(hours * 60))
+    query = f"sum(increase({STEPS_METRIC}[{minutes}m]))"
+    url = f"{prometheus_url.rstrip('/')}/api/v1/query?{urlencode({'query': query})}"
+    source = f"Prometheus {prometheus_url}: {query}"
+    try:
+        payload = json.loads(_get(url, token))
+    except urllib.error.HTTPError as exc:
+        return WindowSteps(source=source, steps=None, detail=f"Prometheus answered HTTP {exc.code}")
+    except (OSError, ValueError, urllib.error.URLError) as exc:
+        return WindowSteps(source=source, steps=None, detail=f"Prometheus not reachable: {exc}")
+    try:
+        if payload["status"] != "success":
+            return WindowSteps(source=source, steps=None, detail=f"query failed: {payload.get('error')}")
+        result = payload["data"]["result"]
+        if not result:
+            return WindowSteps(
+                source=source, steps=None, detail=f"Prometheus has no {STEPS_METRIC} series yet"
+            )
+        return WindowSteps(source=source, steps=float(result[0]["value"][1]))
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        return WindowSteps(source=source, steps=None, detail=f"unexpected Prometheus answer: {exc!r}")

@@ -143,6 +143,15 @@ class RuntimeFigures:
 
 
 @dataclass(frozen=True)
+class WindowSteps:
+    """Agent steps within the report window from Prometheus (survives restarts and sums every process)."""
+
+    source: str
+    steps: float | None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
 class DailyReport:
     generated_at: dt.datetime
     window: Window
@@ -154,10 +163,12 @@ class DailyReport:
     security_events: dict[str, int]
     slow_queries: QueryStats
     unreadable_log_lines: int
+    window_steps: WindowSteps | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "report": "daily",
+            "window_steps": asdict(self.window_steps) if self.window_steps else None,
             "generated_at": self.generated_at.isoformat(),
             "window": {"since": self.window.since.isoformat(), "until": self.window.until.isoformat()},
             "agents_by_status": self.agents_by_status,
@@ -189,6 +200,17 @@ class DailyReport:
                 "No agents."
             ]
         lines += ["", "## Agent steps", ""]
+        window_steps = self.window_steps
+        if window_steps is not None:
+            if window_steps.steps is not None:
+                lines.append(
+                    f"{window_steps.steps:.0f} agent steps in the window (from {window_steps.source})."
+                )
+            else:
+                lines.append(
+                    f"Steps in the window not available: {window_steps.detail} ({window_steps.source})."
+                )
+            lines.append("")
         if self.runtime.reachable and self.runtime.agent_steps_total is not None:
             lines.append(
                 f"`freeagentics_agent_steps_total` = {self.runtime.agent_steps_total:g} "
@@ -246,6 +268,7 @@ def build_daily_report(
     audit_records: Sequence[Record],
     slow_queries: QueryStats,
     unreadable_log_lines: int = 0,
+    window_steps: WindowSteps | None = None,
 ) -> DailyReport:
     return DailyReport(
         generated_at=now,
@@ -258,6 +281,7 @@ def build_daily_report(
         security_events=count_by(audit_records, "event"),
         slow_queries=slow_queries,
         unreadable_log_lines=unreadable_log_lines,
+        window_steps=window_steps,
     )
 
 
