@@ -33,6 +33,7 @@ router = APIRouter(prefix="/api/v1", tags=["live"])
 CLOSE_SLOW_CONSUMER = 1013
 CLOSE_BAD_REQUEST = 1003
 MAX_CLIENT_MESSAGE = 64 * 1024
+SLOW_CLOSE_SECONDS = 30.0
 
 
 async def _read_subscription(websocket: WebSocket, default_hz: float) -> Subscription | None:
@@ -72,12 +73,27 @@ async def live(
             return
         hub.subscribe(subscription)
         try:
-            await _pump(websocket, subscription)
+            slow = await _pump(websocket, subscription)
         finally:
             hub.unsubscribe(subscription)
+        if slow:
+            await _close_slow_consumer(websocket)
 
 
-async def _pump(websocket: WebSocket, subscription: Subscription) -> None:
+async def _close_slow_consumer(websocket: WebSocket) -> None:
+    """Send 1013 once the client's socket takes data again; give up after ``SLOW_CLOSE_SECONDS``.
+
+    The server cannot queue a close frame while the socket is backed up (ASGI sends wait for it), so a short
+    timeout would drop every slow client without its close code. Nothing new is buffered meanwhile: the
+    subscription has already left the hub.
+    """
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(websocket.close(CLOSE_SLOW_CONSUMER, "slow consumer"), SLOW_CLOSE_SECONDS)
+
+
+async def _pump(websocket: WebSocket, subscription: Subscription) -> bool:
+    """Forward the subscription's messages until the client leaves or falls behind (returns True)."""
+
     async def send_all() -> None:
         while True:
             await websocket.send_text(await subscription.queue.get())
@@ -95,6 +111,4 @@ async def _pump(websocket: WebSocket, subscription: Subscription) -> None:
     finally:
         for task in (sender, reader, slow):
             task.cancel()
-    if slow in done:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(websocket.close(CLOSE_SLOW_CONSUMER, "slow consumer"), timeout=2)
+    return slow in done
