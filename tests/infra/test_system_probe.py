@@ -146,3 +146,18 @@ def test_steps_within_the_window_come_from_prometheus(metrics_server) -> None:
     down = system_probe.fetch_window_steps(f"http://127.0.0.1:{closed_port()}", 24)
     assert down.steps is None
     assert "not reachable" in down.detail
+
+
+def test_another_programs_main_py_is_not_taken_for_the_server(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    other = tmp_path / "main.py"
+    other.write_text("import time\ntime.sleep(120)\n")
+    process = subprocess.Popen([sys.executable, str(other)])
+    try:
+        pids = {entry["pid"] for entry in system_probe.freeagentics_processes()}
+        assert process.pid not in pids
+    finally:
+        process.kill()
+        process.wait()

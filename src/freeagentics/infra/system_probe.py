@@ -195,6 +195,23 @@ def fetch_system_metrics(base_url: str, token: str | None = None) -> tuple[dict[
     return payload, url
 
 
+def _is_freeagentics_server(process: psutil.Process, cmdline: str) -> bool:
+    if "freeagentics serve" in cmdline or "freeagentics.api.app" in cmdline:
+        return True
+    arguments = process.info.get("cmdline") or []
+    scripts = [argument for argument in arguments if argument.endswith("main.py")]
+    if not scripts:
+        return False
+    # Many programs have a main.py: count it only when it is FreeAgentics' own entry point.
+    try:
+        script = Path(scripts[0])
+        if not script.is_absolute():
+            script = Path(process.cwd()) / script
+        return "freeagentics.cli.main" in script.read_text(encoding="utf-8", errors="replace")[:4096]
+    except (OSError, psutil.Error):
+        return False
+
+
 def freeagentics_processes() -> list[dict[str, Any]]:
     """Memory of every running FreeAgentics server process (``freeagentics serve``, ``main.py``, uvicorn)."""
     found: list[dict[str, Any]] = []
@@ -203,9 +220,7 @@ def freeagentics_processes() -> list[dict[str, Any]]:
         cmdline = " ".join(process.info.get("cmdline") or [])
         if process.info["pid"] == me or not cmdline:
             continue
-        if not any(marker in cmdline for marker in ("freeagentics serve", "main.py", "freeagentics.api.app")):
-            continue
-        if "python" not in cmdline and "freeagentics" not in cmdline.split()[0]:
+        if not _is_freeagentics_server(process, cmdline):
             continue
         memory = process.info.get("memory_info")
         entry: dict[str, Any] = {
