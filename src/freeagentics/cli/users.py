@@ -130,19 +130,15 @@ def list_users(env_file: EnvFileOption = None) -> None:
     out.print(table)
 
 
-def _user_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise typer.BadParameter("expected a user id (UUID) or a username") from None
-
-
 def _resolve(service: AuthService, who: str) -> Awaitable[uuid.UUID]:
     async def resolve() -> uuid.UUID:
         user = await service.users.by_username(who)
         if user is not None:
             return user.id
-        return _user_id(who)
+        try:
+            return uuid.UUID(who)
+        except ValueError:
+            raise UserNotFoundError(who) from None
 
     return resolve()
 
