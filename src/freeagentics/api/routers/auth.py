@@ -21,7 +21,9 @@ from freeagentics.services.auth.service import AuthenticationFailedError, TokenP
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
-INVALID_CREDENTIALS = ApiError(401, "invalid_credentials", "Invalid username or password")
+def invalid_credentials() -> ApiError:
+    """One answer for an unknown user, a wrong password and a deactivated user."""
+    return ApiError(401, "invalid_credentials", "Invalid username or password")
 
 
 class _Input(BaseModel):
@@ -99,7 +101,7 @@ async def login(
     except AuthenticationFailedError:
         await session.commit()
         await container.security_monitor.authentication_failed(client_ip_of(request.scope))
-        raise INVALID_CREDENTIALS from None
+        raise invalid_credentials() from None
     response.headers.update(_NO_STORE)
     return TokenResponse.of(pair)
 
