@@ -7,6 +7,7 @@ constructs an adapter.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from dataclasses import dataclass
 
@@ -120,7 +121,18 @@ async def build_container(settings: Settings) -> Container:
         rules = config.current.security_rules
         return MonitorThresholds(**rules.model_dump())
 
-    security_monitor = SecurityMonitor(thresholds, security.audit, security.metrics, security.ip_blocks)
+    protected = [*settings.security.trusted_networks, *settings.security.trusted_proxies]
+
+    def never_block(ip: str) -> bool:
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(address in network for network in protected)
+
+    security_monitor = SecurityMonitor(
+        thresholds, security.audit, security.metrics, security.ip_blocks, never_block=never_block
+    )
     await security.ip_blocks.load()
     supervisor = build_supervisor(settings, config, engine, session_factory, metrics)
     coordinator = CoalitionCoordinator(supervisor, coalition_unit_of_work(session_factory), metrics)

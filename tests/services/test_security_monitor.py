@@ -83,3 +83,15 @@ async def test_repeated_alerts_block_the_ip() -> None:
     assert blocker.blocked == [("6.6.6.6", 120)]
     assert [event for event, _ in audit.records].count("ip_blocked") == 1
     assert metrics.security_events["ip_blocked"] == 1
+
+
+async def test_protected_addresses_alert_but_are_never_blocked() -> None:
+    audit, blocker, metrics, clock = RecordingAudit(), RecordingBlocker(), InMemorySecurityMetrics(), Clock()
+    thresholds = MonitorThresholds(rate_limit_violations_per_minute=1, block_after_alerts=1)
+    monitor = SecurityMonitor(
+        lambda: thresholds, audit, metrics, blocker, clock, never_block=lambda ip: ip == "127.0.0.1"
+    )
+    for _ in range(4):
+        await monitor.rate_limit_exceeded("127.0.0.1")
+    assert blocker.blocked == []
+    assert any(fields["kind"] == "rate_limit_violations_per_ip" for _, fields in audit.records)

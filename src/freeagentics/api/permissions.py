@@ -180,9 +180,9 @@ async def _principal_from_token(
 ) -> tuple[Principal, TokenClaims] | None:
     service = build_auth_service(container, session)
     if token is None:
+        # Audited for the runbook's counts, but not fed to monitoring: no credential was guessed.
         service.metrics.authentication_failed()
         service.audit.record("authentication_failed", reason="no bearer token", warning=True)
-        await container.security_monitor.authentication_failed(client_ip)
         return None
     try:
         principal, claims = await service.authenticate(token)

@@ -3,7 +3,9 @@
 Crossing a threshold (per client IP, or overall) raises an alert: one ``security_event`` audit record and a
 metric. An IP that raises ``block_after_alerts`` alerts within ``block_window_seconds`` is blocked for
 ``block_seconds`` (the block itself is enforced by the API's middleware through :class:`IpBlocker`).
-Counters are per process; each process alerts on what it sees.
+Counters are per process; each process alerts on what it sees. Addresses for which ``never_block`` is true
+(the trusted networks and proxies: blocking loopback would lock out the operator, blocking the proxy
+everyone) raise alerts but are never blocked.
 """
 
 from __future__ import annotations
@@ -61,12 +63,14 @@ class SecurityMonitor:
         metrics: SecurityMetrics,
         blocker: IpBlocker,
         clock: Callable[[], float] = time.monotonic,
+        never_block: Callable[[str], bool] = lambda _ip: False,
     ) -> None:
         self._thresholds = thresholds
         self._audit = audit
         self._metrics = metrics
         self._blocker = blocker
         self._clock = clock
+        self._never_block = never_block
         self._events = _SlidingCounter()
         self._alerts = _SlidingCounter()
 
@@ -106,7 +110,7 @@ class SecurityMonitor:
     async def _maybe_block(self, ip: str, kind: str, now: float) -> None:
         rules = self._thresholds()
         alerts = self._alerts.add(ip, now, rules.block_window_seconds)
-        if alerts < rules.block_after_alerts:
+        if alerts < rules.block_after_alerts or self._never_block(ip):
             return
         reason = f"{alerts} alerts ({kind}) within {int(rules.block_window_seconds)} s"
         await self._blocker.block(ip, rules.block_seconds, reason)
