@@ -1,0 +1,214 @@
+"""The dashboard in headless chromium against a real server: login, live world, agent detail and control,
+coalitions, the observer's view, and API errors shown on the page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from tests.dashboard.conftest import ARTIFACTS, PASSWORDS, DashboardServer, login
+
+pytestmark = pytest.mark.e2e
+
+SNAPSHOT = "() => window.freeagenticsDashboard.world && window.freeagenticsDashboard.world.snapshot()"
+
+
+def _snapshot_after(page: Any, tick: int) -> dict[str, Any]:
+    page.wait_for_function(
+        f"() => {{ const s = {SNAPSHOT[6:]}; return s && s.count > 0 && s.tick > {tick}; }}", timeout=60_000
+    )
+    snapshot: dict[str, Any] = page.evaluate(SNAPSHOT)
+    return snapshot
+
+
+def test_login_shows_the_live_world_where_agents_move(page: Any, dashboard_server: DashboardServer) -> None:
+    login(page, "ada")
+    assert page.text_content("#whoami") == "ada (admin)"
+    page.wait_for_selector(f"#world-canvas[data-world-id='{dashboard_server.world_id}']")
+    first = _snapshot_after(page, -1)
+    assert first["count"] == len(dashboard_server.agent_ids)
+    assert sorted(first["ids"]) == sorted(dashboard_server.agent_ids)
+    # Agents head for their goals, so within a few ticks some position changes.
+    page.wait_for_function(
+        f"""() => {{
+            const s = {SNAPSHOT[6:]};
+            const before = {first["rows"]!r}.map((r, i) => r * 1000 + {first["cols"]!r}[i]);
+            return s.tick > {first["tick"]} && s.rows.some((r, i) => r * 1000 + s.cols[i] !== before[i]);
+        }}""",
+        timeout=60_000,
+    )
+    later: dict[str, Any] = page.evaluate(SNAPSHOT)
+    assert later["tick"] > first["tick"]
+    assert list(zip(later["rows"], later["cols"], strict=True)) != list(
+        zip(first["rows"], first["cols"], strict=True)
+    )
+    assert int(page.get_attribute("#world-canvas", "data-tick")) >= later["tick"]
+    assert "live" in page.text_content("#live-status")
+
+    # Pick an agent with the keyboard; the panel links to its detail page.
+    page.focus("#world-canvas")
+    page.keyboard.press("n")
+    link = page.wait_for_selector("#picked-link")
+    assert link.get_attribute("href") == f"#/agents/{later['ids'][0]}"
+    page.keyboard.press("+")
+    page.keyboard.press("0")
+    page.screenshot(path=str(ARTIFACTS / "dashboard-world.png"))
+
+
+def test_agent_detail_shows_beliefs_and_an_admin_can_stop_and_restart(
+    page: Any, dashboard_server: DashboardServer
+) -> None:
+    login(page, "ada")
+    page.click("nav a[data-nav=agents]")
+    page.fill("#agent-search", "scout-03")
+    page.wait_for_selector("#agent-table a:text('scout-03')")
+    assert page.locator("#agent-table tbody tr").count() == 1
+    page.click("#agent-table a:text('scout-03')")
+
+    heatmap = page.wait_for_selector("#heatmap-location")
+    assert heatmap.get_attribute("aria-label") == "Belief over location, 12 by 12 cells"
+    page.wait_for_selector("#agent-state[data-status=running]")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#recent-actions li').length >= 2", timeout=60_000
+    )
+    page.screenshot(path=str(ARTIFACTS / "dashboard-agent.png"), full_page=True)
+
+    page.click("#agent-stop")
+    page.wait_for_selector("#agent-state[data-status=stopped]")
+    agent_id = page.get_attribute("#view", "data-agent-id")
+    assert dashboard_server.api("GET", f"/agents/{agent_id}").json()["status"] == "stopped"
+
+    page.click("#agent-restart")
+    page.wait_for_selector("#agent-state[data-status=running]")
+    assert dashboard_server.api("GET", f"/agents/{agent_id}").json()["status"] == "running"
+
+
+def test_an_objective_is_created_and_a_coalition_formed_and_shown(
+    page: Any, dashboard_server: DashboardServer
+) -> None:
+    login(page, "otto")
+    page.click("nav a[data-nav=coalitions]")
+    page.wait_for_selector(f"#coalition-world option[value='{dashboard_server.world_id}']", state="attached")
+    page.fill("#objective-name", "north-east corner")
+    page.fill("#objective-top", "0")
+    page.fill("#objective-left", "9")
+    page.fill("#objective-bottom", "2")
+    page.fill("#objective-right", "11")
+    page.fill("#objective-required", "explore=2")
+    page.fill("#objective-value", "12")
+    page.click("#objective-create")
+    page.wait_for_selector("#objectives-body tr:has-text('north-east corner')")
+
+    page.select_option("#form-algorithm", "exact")
+    page.click("#form-coalitions")
+    page.wait_for_selector("#form-facts")
+    assert page.text_content("#form-count") == "1"
+    assert float(page.text_content("#form-value")) == pytest.approx(12.0)
+    assert page.text_content("#form-bound") != ""
+    row = page.wait_for_selector("#coalitions-body tr[data-coalition-id]")
+    assert row.get_attribute("data-state") in {"active", "forming", "completed"}
+    assert "north-east corner" in row.text_content()
+
+    # The world view colours the members by coalition.
+    page.click("nav a[data-nav=world]")
+    page.select_option("#color-mode", "coalition")
+    page.wait_for_function(f"() => {{ const s = {SNAPSHOT[6:]}; return s && s.coalitionMembers >= 2; }}")
+    assert "coalition #0" in page.text_content("#world-legend")
+
+
+def test_an_observer_sees_no_controls_and_the_api_refuses_them(
+    page: Any, dashboard_server: DashboardServer
+) -> None:
+    login(page, "olive")
+    assert page.text_content("#whoami") == "olive (observer)"
+    assert not page.is_visible("nav a[data-nav=create]")
+    agent_id = dashboard_server.agent_ids[5]
+    page.goto(f"/#/agents/{agent_id}")
+    page.wait_for_selector("#no-control")
+    page.wait_for_selector("#agent-state")
+    assert page.locator("#agent-controls button").count() == 0
+
+    # Even a hand-made request from the page with the observer's own token is refused.
+    status = page.evaluate(
+        """async (id) => {
+            const token = window.freeagenticsDashboard.session.accessToken;
+            const response = await fetch(`/api/v1/agents/${id}/stop`,
+                {method: "POST", headers: {authorization: `Bearer ${token}`}});
+            return [response.status, (await response.json()).error.code];
+        }""",
+        agent_id,
+    )
+    assert status == [403, "forbidden"]
+    assert dashboard_server.api("POST", f"/agents/{agent_id}/stop", username="olive").status_code == 403
+
+
+def test_api_errors_are_shown_on_the_page(page: Any, dashboard_server: DashboardServer) -> None:
+    page.goto("/")
+    page.fill("#username", "ada")
+    page.fill("#password", "not-the-password")
+    page.click("#login-form button[type=submit]")
+    assert "invalid_credentials" in page.wait_for_selector("#login-error:visible").text_content()
+
+    page.fill("#password", PASSWORDS["ada"][1])
+    page.click("#login-form button[type=submit]")
+    page.click("nav a[data-nav=create]")
+    page.wait_for_selector("#param-goal")
+    page.fill("#param-goal", "[1]")
+    page.fill("#agent-name", "bad-goal")
+    page.click("#create-submit")
+    assert "expected a cell" in page.wait_for_selector("#param-goal-error:has-text('cell')").text_content()
+    assert "validation_error" in page.text_content("#create-form .error-box")
+
+    page.check("#mode-spec")
+    page.fill("#model-spec", '{"factors": [}')
+    page.click("#create-submit")
+    assert "not valid JSON" in page.wait_for_selector("#model-spec-error:has-text('JSON')").text_content()
+
+    page.fill("#model-spec", '{"factors": [{"name": "f", "states": ["a", "b"]}]}')
+    page.click("#create-submit")
+    assert "modalities" in page.wait_for_selector("#model-spec-error:has-text('modalities')").text_content()
+
+
+def test_logout_returns_to_the_login_form_and_the_token_stops_working(
+    page: Any, dashboard_server: DashboardServer
+) -> None:
+    login(page, "ada")
+    token = page.evaluate("() => window.freeagenticsDashboard.session.accessToken")
+    page.click("#logout")
+    page.wait_for_selector("#login-form:visible")
+    response = page.evaluate(
+        """async (token) => (await fetch("/api/v1/auth/me", {headers: {authorization: `Bearer ${token}`}})).status""",
+        token,
+    )
+    assert response == 401
+
+
+def test_a_reload_resumes_the_session_with_a_silent_refresh(
+    page: Any, dashboard_server: DashboardServer
+) -> None:
+    login(page, "ada")
+    first = page.evaluate("() => window.freeagenticsDashboard.session.accessToken")
+    page.reload()
+    page.wait_for_selector("#whoami")
+    second = page.evaluate("() => window.freeagenticsDashboard.session.accessToken")
+    assert second != first
+
+
+def test_the_layout_works_on_a_phone(browser: Any, dashboard_server: DashboardServer) -> None:
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, base_url=dashboard_server.base_url
+    )
+    try:
+        page = context.new_page()
+        login(page, "ada")
+        page.wait_for_function(
+            f"() => {{ const s = {SNAPSHOT[6:]}; return s && s.count > 0; }}", timeout=60_000
+        )
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 390
+        canvas = page.locator("#world-canvas").bounding_box()
+        assert canvas is not None
+        assert canvas["width"] <= 390
+        page.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"))
+    finally:
+        context.close()
