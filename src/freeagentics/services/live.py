@@ -39,7 +39,7 @@ class Subscription:
 class LiveHub:
     def __init__(self) -> None:
         self._subscriptions: set[Subscription] = set()
-        self._members_version: dict[uuid.UUID, tuple[int, int]] = {}
+        self._members_version: dict[uuid.UUID, tuple[dict[uuid.UUID, int], int]] = {}
 
     @property
     def subscriber_count(self) -> int:
@@ -67,6 +67,8 @@ class LiveHub:
 
     def publish(self, report: TickReport, runtime: AgentRuntime) -> None:
         """Called on the event loop after each tick."""
+        for gone in [w for w in self._members_version if runtime.view(w) is None]:
+            del self._members_version[gone]  # it holds the deleted world's whole id index
         if not self._subscriptions:
             return
         now = time.monotonic()
@@ -91,10 +93,12 @@ class LiveHub:
                 subscription.last_sent = now
 
     def _version(self, world_id: uuid.UUID, view: WorldView) -> int:
-        # The id index object changes exactly when membership changes (it is rebuilt, never mutated).
-        marker = id(view.population_of)
+        # The id index object changes exactly when membership changes (it is rebuilt, never mutated). Hold
+        # the object itself: comparing id()s failed once the old index was freed and a new one took its
+        # address, and clients then read positions against the wrong agent ids.
+        marker = view.population_of
         previous = self._members_version.get(world_id)
-        if previous is None or previous[0] != marker:
+        if previous is None or previous[0] is not marker:
             number = 0 if previous is None else previous[1] + 1
             self._members_version[world_id] = (marker, number)
             return number
