@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from freeagentics.services.runtime.supervisor import WINDOW_SECONDS, RuntimeSupervisor
 
@@ -64,6 +67,45 @@ class ProcessProbe:
             )
 
 
+def _array_bytes(value: Any, depth: int = 0) -> int:
+    """Bytes of the NumPy arrays reachable from a (frozen dataclass) value through tuples and fields."""
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if depth > 3:
+        return 0
+    if isinstance(value, tuple | list):
+        return sum(_array_bytes(item, depth + 1) for item in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return sum(_array_bytes(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value))
+    return 0
+
+
+def memory_by_component(supervisor: RuntimeSupervisor) -> dict[str, Any]:
+    """Bytes held by each population (per-agent state; the shared model tensors once per population)."""
+    populations: dict[str, Any] = {}
+    total_state = 0
+    total_model = 0
+    for world_id, view in supervisor.runtime.views().items():
+        for index, population in enumerate(view.populations):
+            state_bytes = int(population.state.nbytes)
+            model_bytes = _array_bytes(population.model)
+            total_state += state_bytes
+            total_model += model_bytes
+            agents = len(population.agent_ids)
+            populations[f"{world_id}/{index}"] = {
+                "template": population.template,
+                "agents": agents,
+                "state_bytes": state_bytes,
+                "state_bytes_per_agent": round(state_bytes / agents, 1) if agents else 0.0,
+                "model_bytes": model_bytes,
+            }
+    return {
+        "population_state_bytes": total_state,
+        "population_model_bytes": total_model,
+        "populations": populations,
+    }
+
+
 def system_metrics(
     supervisor: RuntimeSupervisor,
     agent_counts: dict[str, int],
@@ -109,6 +151,7 @@ def system_metrics(
             "enabled": supervisor.options.enabled,
             "emergency_mode": supervisor.options.emergency_mode,
         },
+        "memory": memory_by_component(supervisor),
         "process": {
             "pid": os.getpid(),
             "cpu_percent": process.cpu_percent,
