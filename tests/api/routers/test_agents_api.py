@@ -190,6 +190,7 @@ async def test_list_filters_and_capped_pagination(
     bad_status = await client.get("/api/v1/agents", params={"status": "dancing"}, headers=admin)
     assert bad_status.status_code == 422
     assert bad_status.json()["error"]["code"] == "validation_error"
+    assert ["query", "status"] in error_locs(bad_status)
 
 
 INVALID_AGENTS: list[tuple[str, Callable[[str], dict[str, Any]], list[str]]] = [

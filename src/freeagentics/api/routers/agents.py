@@ -26,7 +26,7 @@ from freeagentics.api.schemas.agents import (
 )
 from freeagentics.bootstrap import build_agent_service
 from freeagentics.services.agents import AgentService, NewAgent
-from freeagentics.services.runtime.records import AGENT_STATUSES, AgentFilter, Page
+from freeagentics.services.runtime.records import AGENT_STATUSES, AgentFilter, AgentStatus, Page
 
 router = APIRouter(prefix="/api/v1", tags=["agents"])
 
@@ -86,15 +86,13 @@ async def create_agents(
 async def list_agents(
     principal: Reader,
     service: AgentServiceDep,
-    status: Annotated[str | None, Query(description=f"One of {', '.join(AGENT_STATUSES)}")] = None,
+    status: Annotated[AgentStatus | None, Query(description=f"One of {', '.join(AGENT_STATUSES)}")] = None,
     world_id: uuid.UUID | None = None,
     template: Annotated[str | None, Query(max_length=64)] = None,
     search: Annotated[str | None, Query(max_length=128, description="Part of the name")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> AgentPage:
-    if status is not None and status not in AGENT_STATUSES:
-        raise ApiError(422, "validation_error", f"status must be one of {list(AGENT_STATUSES)}")
     records, total = await service.list(
         principal,
         AgentFilter(status=status, world_id=world_id, template=template, name_contains=search),
