@@ -2,7 +2,8 @@
 ``GET /api/v1/agents/{id}/status`` below 50 ms under a steady light load.
 
 Run: ``.venv/bin/python benchmarks/runtime.py`` (``--quick`` for a short run; ``--sizes 1000,5000``,
-``--window``, ``--database-url postgresql+asyncpg://...`` for PostgreSQL instead of the embedded default).
+``--window``, ``--database-url postgresql+asyncpg://...`` for PostgreSQL instead of the embedded default;
+``--in-process`` times the runtime's tick alone, without a server, to show the engine's share).
 
 What it does: starts ``main.py`` in a temporary data dir (demo world off; rate limits off, since the
 benchmark creates agents in batches of 10,000 that the ``expensive`` class would throttle; tick rate 10 Hz,
@@ -264,6 +265,33 @@ def measure(server: BenchServer, ids: list[str], settle_s: float, window_s: floa
     )
 
 
+def in_process(sizes: list[int], ticks: int) -> None:
+    """The runtime alone (no server, no HTTP): tick durations of one 10x10 explorer population."""
+    import uuid
+
+    from freeagentics.domain.world import spec_from_mapping
+    from freeagentics.services.runtime.catalog import blueprint
+    from freeagentics.services.runtime.core import AgentRuntime
+
+    spec = spec_from_mapping(WORLD)
+    print(f"{'agents':>8} {'tick p50 ms':>12} {'tick max ms':>12} {'max Hz':>8} {'bytes/agent':>12}")
+    for size in sizes:
+        runtime = AgentRuntime()
+        world = uuid.uuid4()
+        runtime.add_world(world, spec, 0)
+        blueprints = [blueprint("grid_explorer", {"seed": i}, spec) for i in range(size)]
+        runtime.add_agents(world, [uuid.uuid4() for _ in range(size)], blueprints, running=True)
+        runtime.tick()
+        durations = sorted(runtime.tick().duration_s for _ in range(ticks))
+        view = runtime.view(world)
+        assert view is not None
+        per_agent = view.populations[0].state.nbytes_per_agent
+        p50 = durations[len(durations) // 2]
+        print(
+            f"{size:>8} {p50 * 1000:>12.1f} {durations[-1] * 1000:>12.1f} {1 / p50:>8.1f} {per_agent:>12.0f}"
+        )
+
+
 def print_table(rows: list[Row]) -> None:
     print(
         f"{'agents':>8} {'tick Hz':>8} {'tick p50':>9} {'tick p99':>9} {'API p50':>8} {'API p99':>8} "
@@ -293,7 +321,13 @@ def main() -> None:
     parser.add_argument(
         "--keep-going", action="store_true", help="measure every size even after one falls below 10 Hz"
     )
+    parser.add_argument(
+        "--in-process", action="store_true", help="time AgentRuntime.tick alone (no server) for --sizes"
+    )
     args = parser.parse_args()
+    if args.in_process:
+        in_process([int(s) for s in args.sizes.split(",")], 3 if args.quick else 10)
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.quick and args.sizes == parser.get_default("sizes"):
         sizes = [100, 500, 1000]

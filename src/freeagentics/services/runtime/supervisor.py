@@ -77,6 +77,7 @@ class RuntimeStats:
     overruns: int = 0
     checkpoints: int = 0
     failed_ticks: int = 0
+    failed_checkpoints: int = 0
     last_checkpoint_seconds: float | None = None
 
     def record(self, report: TickReport, overran: bool) -> None:
@@ -136,6 +137,7 @@ class RuntimeSupervisor:
         self._metrics = metrics
         self._tick_listeners: list[Callable[[TickReport, AgentRuntime], None]] = [on_tick] if on_tick else []
         self._task: asyncio.Task[None] | None = None
+        self._checkpointing: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._sync_requested = asyncio.Event()
         self._sync_done: asyncio.Event = asyncio.Event()
@@ -158,6 +160,9 @@ class RuntimeSupervisor:
         self._stopping.set()
         if self._task is not None:
             await self._task
+        if self._checkpointing is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpointing
         if self.is_owner:
             await self.checkpoint_all()
             await self._lock.release()
@@ -296,6 +301,8 @@ class RuntimeSupervisor:
                 last_lock_check = loop.time()
                 if not await self._lock.still_held():
                     logger.error("runtime_owner_lost: lock no longer held; stopping the runtime")
+                    if self._checkpointing is not None:
+                        self._checkpointing.cancel()  # the new owner writes the checkpoints now
                     self.is_owner = False
                     self.runtime = AgentRuntime(self.engine_pool)
                     return
@@ -320,7 +327,7 @@ class RuntimeSupervisor:
                 except Exception:
                     logger.exception("tick_listener_failed")
             if self.runtime.tick_count % self.options.checkpoint_every_ticks == 0:
-                await self.checkpoint_all()
+                self._checkpoint_in_background()
             next_tick = max(next_tick + period, loop.time()) if overran else next_tick + period
             delay = next_tick - loop.time()
             if delay > 0:
@@ -343,6 +350,24 @@ class RuntimeSupervisor:
                 await self._store.mark_error(list(failure.agent_ids), f"step failed: {failure.message}")
             except Exception:
                 logger.exception("runtime_mark_error_failed")
+
+    def _checkpoint_in_background(self) -> None:
+        """Start a periodic checkpoint unless one is still being written.
+
+        The capture runs on the tick thread between two ticks; encoding and the database write overlap the
+        next ticks instead of delaying them, and a failed write (database busy or down) is logged and
+        retried at the next interval instead of ending the owner loop.
+        """
+        if self._checkpointing is not None and not self._checkpointing.done():
+            return
+        self._checkpointing = asyncio.create_task(self._checkpoint_logged(), name="freeagentics-checkpoint")
+
+    async def _checkpoint_logged(self) -> None:
+        try:
+            await self.checkpoint_all()
+        except Exception:
+            self.stats.failed_checkpoints += 1
+            logger.exception("checkpoint_failed")
 
     async def _wait_for_wakeup(self) -> None:
         stop = asyncio.ensure_future(self._stopping.wait())
