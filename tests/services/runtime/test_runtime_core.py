@@ -329,3 +329,22 @@ def test_views_are_immutable_snapshots_of_a_finished_tick() -> None:
     new = runtime.view(world)
     assert new is not None
     assert new.tick == old.tick + 3
+
+
+@pytest.mark.parametrize("bumps", [0, 5, 450])
+def test_event_records_are_the_first_of_all_records_without_building_them_all(bumps: int) -> None:
+    from freeagentics.domain.world import StepEvents
+    from freeagentics.services.runtime.world_runtime import MAX_EVENT_RECORDS, _first_records
+
+    slots = np.arange(bumps, dtype=np.int64)
+    events = StepEvents(
+        tick=4,
+        bumped=slots,
+        goal_reached=np.array([1, 7], dtype=np.int64),
+        goal_reached_goal=np.array([0, 0], dtype=np.int64),
+        collected=np.array([3], dtype=np.int64),
+        collected_cell=np.array([[1, 1]], dtype=np.int64),
+        deposited=np.array([9], dtype=np.int64),
+        deposited_goal=np.array([0], dtype=np.int64),
+    )
+    assert _first_records(events, MAX_EVENT_RECORDS) == tuple(events.as_records()[:MAX_EVENT_RECORDS])
