@@ -266,7 +266,8 @@ def measure(server: BenchServer, ids: list[str], settle_s: float, window_s: floa
 
 
 def in_process(sizes: list[int], ticks: int) -> None:
-    """The runtime alone (no server, no HTTP): tick durations of one 10x10 explorer population."""
+    """The runtime alone (no server, no HTTP): tick durations of one 10x10 explorer population; CPU is the
+    process's CPU time per tick (all threads), which a shared machine does not stretch."""
     import uuid
 
     from freeagentics.domain.world import spec_from_mapping
@@ -274,7 +275,10 @@ def in_process(sizes: list[int], ticks: int) -> None:
     from freeagentics.services.runtime.core import AgentRuntime
 
     spec = spec_from_mapping(WORLD)
-    print(f"{'agents':>8} {'tick p50 ms':>12} {'tick max ms':>12} {'max Hz':>8} {'bytes/agent':>12}")
+    print(
+        f"{'agents':>8} {'tick p50 ms':>12} {'tick max ms':>12} {'CPU ms':>8} {'max Hz':>8} "
+        f"{'bytes/agent':>12}"
+    )
     for size in sizes:
         runtime = AgentRuntime()
         world = uuid.uuid4()
@@ -282,13 +286,16 @@ def in_process(sizes: list[int], ticks: int) -> None:
         blueprints = [blueprint("grid_explorer", {"seed": i}, spec) for i in range(size)]
         runtime.add_agents(world, [uuid.uuid4() for _ in range(size)], blueprints, running=True)
         runtime.tick()
+        cpu_started = time.process_time()
         durations = sorted(runtime.tick().duration_s for _ in range(ticks))
+        cpu_ms = (time.process_time() - cpu_started) / ticks * 1000
         view = runtime.view(world)
         assert view is not None
         per_agent = view.populations[0].state.nbytes_per_agent
         p50 = durations[len(durations) // 2]
         print(
-            f"{size:>8} {p50 * 1000:>12.1f} {durations[-1] * 1000:>12.1f} {1 / p50:>8.1f} {per_agent:>12.0f}"
+            f"{size:>8} {p50 * 1000:>12.1f} {durations[-1] * 1000:>12.1f} {cpu_ms:>8.1f} {1 / p50:>8.1f} "
+            f"{per_agent:>12.0f}"
         )
 
 
