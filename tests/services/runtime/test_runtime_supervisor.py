@@ -274,3 +274,17 @@ async def test_a_failing_checkpoint_write_does_not_stop_the_ticks(
     monkeypatch.undo()
     await supervisor.stop()
     assert world in store.checkpoints, "the final checkpoint is written once the database is back"
+
+
+async def test_an_unreadable_checkpoint_restores_the_agents_from_their_priors(
+    running: tuple[RuntimeSupervisor, MemoryStore, MemoryLock],
+) -> None:
+    supervisor, store, _ = running
+    world = store.add_world()
+    agent = store.add_agent(world, seed=1)
+    store.checkpoints[world] = (50, 1, b"PK\x03\x04 truncated by a disk that filled up")
+    await supervisor.start()
+    await wait_for(
+        lambda: _ticks_of(supervisor, agent), lambda t: (t or 0) >= 2, what="ticks from the priors"
+    )
+    assert supervisor.is_owner

@@ -244,9 +244,23 @@ class RuntimeSupervisor:
                 self._known[record.id] = _Known(world.id, record.status, record.generation)
             checkpoint = await self._store.load_checkpoint(world.id)
             spec = spec_from_mapping(world.spec)
-            restored_total += await self._in_tick_thread(
-                self.runtime.restore_world, world.id, spec, world.seed, restored_agents, checkpoint
-            )
+            try:
+                restored_total += await self._in_tick_thread(
+                    self.runtime.restore_world, world.id, spec, world.seed, restored_agents, checkpoint
+                )
+            except Exception:
+                if checkpoint is None:
+                    raise
+                # A checkpoint that cannot be read (another format, a damaged file) must not keep every
+                # agent from running: they start again from their priors, and the log says so.
+                logger.exception("checkpoint_unreadable", extra={"fields": {"world_id": str(world.id)}})
+                agents_log.error(
+                    f"checkpoint_unreadable world:{world.id}: its agents restart from their priors",
+                    extra={"fields": {"world_id": str(world.id)}},
+                )
+                await self._in_tick_thread(
+                    self.runtime.restore_world, world.id, spec, world.seed, restored_agents, None
+                )
         if failed:
             await self._store.mark_error(failed, "model could not be rebuilt from its definition")
         self._last_sync = dt.datetime.now(dt.UTC)
