@@ -195,7 +195,7 @@ async def test_no_token_and_wrong_scheme(env) -> None:
 
 async def test_token_of_a_user_that_does_not_exist(env) -> None:
     token = forge(env.settings, valid_claims(env.settings, "6d1f3f36-0000-4000-8000-000000000000"))
-    await _assert_refused(env.client, env.settings, token, "env.user does not exist")
+    await _assert_refused(env.client, env.settings, token, "user does not exist")
 
 
 async def test_token_version_from_the_future_is_refused(env) -> None:

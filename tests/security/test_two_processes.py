@@ -166,7 +166,9 @@ def test_exact_count_under_200_concurrent_requests_over_two_processes(two_server
         client.delete(key)
 
     async def burst() -> list[httpx.Response]:
-        limits = httpx.Limits(max_connections=100)
+        # One connection per request: reusing keep-alive connections races the server's idle timeout on
+        # a loaded machine, and retrying a request would distort the count.
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=0)
         async with httpx.AsyncClient(timeout=60, limits=limits) as client:
             return await asyncio.gather(
                 *(client.get(f"{(first if i % 2 else second).base_url}/health/live") for i in range(200))
