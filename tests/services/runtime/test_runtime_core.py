@@ -348,3 +348,20 @@ def test_event_records_are_the_first_of_all_records_without_building_them_all(bu
         deposited_goal=np.array([0], dtype=np.int64),
     )
     assert _first_records(events, MAX_EVENT_RECORDS) == tuple(events.as_records()[:MAX_EVENT_RECORDS])
+
+
+def test_emergency_mode_steps_only_essential_populations(engine_calls: list[int]) -> None:
+    spec = small_spec()
+    normal, essential = new_ids(4), new_ids(2)
+    runtime, world = runtime_with(
+        spec, [(normal, explorers(spec, 4)), (essential, explorers(spec, 2, priority="essential"))]
+    )
+    runtime.emergency = True
+    report = runtime.tick()
+    assert (report.engine_calls, report.agent_steps) == (1, 2)
+    assert engine_calls == [2]
+    view = runtime.view(world)
+    assert view is not None
+    assert {int(agent_row(view, a)[0].ticks[agent_row(view, a)[1]]) for a in normal} == {0}
+    runtime.emergency = False
+    assert runtime.tick().agent_steps == 6
