@@ -21,6 +21,7 @@ from freeagentics.domain.coalitions import (
     random_formation_problem,
     value_assignment,
 )
+from freeagentics.domain.coalitions import exact as exact_module
 
 BruteForce = Callable[[FormationProblem, CoalitionValueFunction], float]
 
@@ -129,3 +130,53 @@ def test_exact_is_deterministic_and_records_its_seed() -> None:
     assert first == second
     assert first.seed == 3
     assert first.algorithm == "exact"
+
+
+def _interchangeable_agents_problem(
+    seed: int, num_agents: int, num_objectives: int, need: int
+) -> FormationProblem:
+    rng = np.random.default_rng(seed)
+    return FormationProblem(
+        capability_names=("carry",),
+        objectives=tuple(
+            Objective(id=f"o{j}", target=Region.cell(j, 2 * j), required=(float(need),), value=20.0 + j)
+            for j in range(num_objectives)
+        ),
+        agents=AgentBatch(
+            positions=rng.integers(0, 6, size=(num_agents, 2)), capabilities=np.ones((num_agents, 1))
+        ),
+    )
+
+
+@pytest.fixture(scope="module")
+def bounding_cases(brute_force: BruteForce) -> list[tuple[FormationProblem, float]]:
+    """Problems with interchangeable agents and random ones, with their brute-force optima."""
+    problems = []
+    for seed in range(3):
+        problems.append(_interchangeable_agents_problem(seed, 6, 5, 1))
+        problems.append(_interchangeable_agents_problem(seed, 7, 3, 2))
+        problems.append(random_formation_problem(np.random.default_rng([seed, 99]), 8, 3))
+    return [(problem, brute_force(problem, CapabilityCoverageValue())) for problem in problems]
+
+
+@pytest.mark.parametrize(
+    "bounding",
+    [
+        {},
+        {"_PRICED_TABLES_FROM": 0},
+        {"_PRICED_BOUND_WORK": 0},
+        {"_CAPACITY_BOUND_MAX_OBJECTIVES": 0},
+        {"_MAX_REMEMBERED_NODES": 0},
+    ],
+)
+def test_every_bounding_variant_stays_exact_with_interchangeable_agents(
+    bounding: dict[str, int],
+    bounding_cases: list[tuple[FormationProblem, float]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Identical agents reach the same free sets along many paths (remembered bounds) and make many
+    # coalitions useful (priced tables); each bounding device, switched on or off, must keep the optimum.
+    for name, setting in bounding.items():
+        monkeypatch.setattr(exact_module, name, setting)
+    for problem, optimum in bounding_cases:
+        assert form_coalitions_exact(problem).total_value == pytest.approx(optimum, abs=1e-9)

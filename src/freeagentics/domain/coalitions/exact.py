@@ -63,6 +63,7 @@ class _ObjectiveTables:
     best: FloatArray  # (2^n,) best_j(U)
     useful_masks: NDArray[np.int64]  # (L,) useful coalitions, by decreasing value
     useful_values: FloatArray  # (L,)
+    min_size: int  # members of the smallest useful coalition (n + 1 if there is none)
 
 
 def form_coalitions_exact(
@@ -142,6 +143,7 @@ def _objective_tables(
                 best=best,
                 useful_masks=useful[order].astype(np.int64),
                 useful_values=coalition_values[useful[order]],
+                min_size=int(np.bitwise_count(useful).min(initial=count + 1)),
             )
         )
     return tables
@@ -164,13 +166,42 @@ def _branch_and_bound(tables: list[_ObjectiveTables]) -> dict[int, int]:
     ordered = [tables[j] for j in order]
     prices = _agent_prices(ordered, full.bit_length())
     search = _Search(tables=ordered, prices=prices, reduced=[_ReducedValues.of(t, prices) for t in ordered])
+    if sum(t.useful_masks.size for t in ordered) > _PRICED_TABLES_FROM:
+        search.price_of = _subset_sums(prices[:, None])[:, 0]
+        search.priced_best = [_priced_best(t, search.price_of) for t in ordered]
     search.explore(depth=0, free=full, value=0.0, path=())
     return {order[depth]: mask for depth, mask in enumerate(search.best_path) if mask}
 
 
-#: Subgradient iterations for the agent prices, and how many non-improving ones halve the step.
-_PRICE_ITERATIONS = 200
-_PRICE_PATIENCE = 5
+#: Subgradient iterations for the agent prices (fewer when there are very many useful coalitions, so
+#: that iterations x useful coalitions x agents stays within ``_PRICE_WORK``), and how many
+#: non-improving iterations halve the step.
+_PRICE_ITERATIONS = 400
+_PRICE_MIN_ITERATIONS = 10
+_PRICE_WORK = 300_000_000
+_PRICE_PATIENCE = 10
+#: Most (children x useful coalitions) pairs for which a node computes the priced bound from the lists.
+_PRICED_BOUND_WORK = 1 << 24
+#: Most ``(depth, free agents)`` completion bounds remembered (about 100 bytes each).
+_MAX_REMEMBERED_NODES = 2_000_000
+#: Most remaining objectives for which the capacity bound enumerates which of them fit.
+_CAPACITY_BOUND_MAX_OBJECTIVES = 8
+#: Beyond this many useful coalitions in all, the priced bound comes from subset tables instead (``O(1)``
+#: per node after ``O(M n 2^n)`` once): many useful coalitions mean many nodes, typically from
+#: interchangeable agents.
+_PRICED_TABLES_FROM = 4096
+
+
+def _priced_best(table: _ObjectiveTables, price_of: FloatArray) -> FloatArray:
+    """``(2^n,)`` ``max(0, max_{S useful, S subset of U} v(S) - p(S))`` for every agent set ``U``.
+
+    With prices >= 0 a non-useful coalition is never better net of prices than its best useful subset,
+    so the maximum over useful coalitions is the maximum over all of them.
+    """
+    net = np.full(price_of.size, -np.inf)
+    net[0] = 0.0
+    net[table.useful_masks] = table.useful_values - price_of[table.useful_masks]
+    return _subset_maximum(net)
 
 
 def _memberships(masks: NDArray[np.int64], num_bits: int) -> FloatArray:
@@ -193,7 +224,9 @@ def _agent_prices(tables: list[_ObjectiveTables], num_bits: int) -> FloatArray:
     prices = np.zeros(num_bits)
     best_prices, best_bound = prices, np.inf
     step_scale, stalled = 1.0, 0
-    for _ in range(_PRICE_ITERATIONS):
+    work_per_iteration = max(1, sum(m.size for m in memberships))
+    iterations = int(np.clip(_PRICE_WORK // work_per_iteration, _PRICE_MIN_ITERATIONS, _PRICE_ITERATIONS))
+    for _ in range(iterations):
         bound = float(prices.sum())
         used = np.zeros(num_bits)
         picked_value = 0.0
@@ -265,14 +298,24 @@ class _Search:
     tables: list[_ObjectiveTables]
     prices: FloatArray
     reduced: list[_ReducedValues]
+    price_of: FloatArray | None = None  # (2^n,) p(U), when the priced bound comes from tables
+    priced_best: list[FloatArray] | None = None  # per objective, see _priced_best
     best_value: float = -np.inf
     best_path: tuple[int, ...] = ()
+    completion_bounds: dict[tuple[int, int], float] = dataclasses.field(default_factory=dict)
 
     def _remaining_bound(self, depth: int, free: NDArray[np.int64]) -> FloatArray:
         """Upper bound on what objectives ``depth..`` can still add with the agents of each ``free`` mask."""
-        independent = np.zeros(free.shape)
-        for table in self.tables[depth:]:
-            independent += table.best[free]
+        independent = self._capacity_bound(depth, free)
+        if self.price_of is not None and self.priced_best is not None:
+            priced_from_tables = self.price_of[free]
+            for priced_best in self.priced_best[depth:]:
+                priced_from_tables += priced_best[free]
+            return np.minimum(independent, priced_from_tables)
+        work = free.size * sum(reduced.masks.size for reduced in self.reduced[depth:])
+        if work > _PRICED_BOUND_WORK:
+            # Pathologically many useful coalitions: the O(1) bound alone keeps each node affordable.
+            return independent
         priced = np.zeros(free.shape)
         for bit, price in enumerate(self.prices):
             if price > 0:
@@ -281,17 +324,48 @@ class _Search:
             priced += reduced.best_within(free)
         return np.minimum(independent, priced)
 
+    def _capacity_bound(self, depth: int, free: NDArray[np.int64]) -> FloatArray:
+        """``max over sets T of remaining objectives that fit`` of ``sum_{k in T} best_k(free)``.
+
+        A set ``T`` fits when its objectives' smallest useful coalitions together need no more agents than
+        ``free`` holds. Without that count this is the sum over all remaining objectives, which is weak when
+        agents are interchangeable and only some objectives can be served. ``O(C 2^r r)`` for ``C`` masks
+        and ``r`` remaining objectives (the count is skipped beyond :data:`_CAPACITY_BOUND_MAX_OBJECTIVES`).
+        """
+        remaining = self.tables[depth:]
+        best = np.stack([table.best[free] for table in remaining], axis=1)  # (C, r)
+        if len(remaining) > _CAPACITY_BOUND_MAX_OBJECTIVES:
+            return np.asarray(best.sum(axis=1), dtype=np.float64)
+        subsets = ((np.arange(1 << len(remaining))[:, None] >> np.arange(len(remaining))) & 1).astype(
+            np.float64
+        )
+        needed = subsets @ np.array([table.min_size for table in remaining], dtype=np.float64)
+        fits = needed[None, :] <= np.bitwise_count(free).astype(np.float64)[:, None]
+        return np.asarray(np.where(fits, best @ subsets.T, -np.inf).max(axis=1), dtype=np.float64)
+
     def _record(self, value: float, path: tuple[int, ...]) -> None:
         if value > self.best_value:
             self.best_value = value
             self.best_path = path
 
-    def explore(self, depth: int, free: int, value: float, path: tuple[int, ...]) -> None:
+    def explore(self, depth: int, free: int, value: float, path: tuple[int, ...]) -> float:
+        """Search below a node; returns an upper bound on what objectives ``depth..`` can add with ``free``.
+
+        The bound is exact where the subtree was searched in full. It is remembered per ``(depth, free)``:
+        interchangeable agents reach the same free set along many paths, and a remembered bound that
+        cannot beat the incumbent ends such a revisit at once (dynamic programming over the free sets
+        actually reached).
+        """
+        key = (depth, free)
+        known = self.completion_bounds.get(key)
+        if known is not None and value + known <= self.best_value:
+            return known
         table = self.tables[depth]
         last = len(self.tables) - 1
         if depth == last:
-            self._record(value + float(table.best[free]), (*path, _best_useful_within(table, free)))
-            return
+            completion = float(table.best[free])
+            self._record(value + completion, (*path, _best_useful_within(table, free)))
+            return completion
         compatible = (table.useful_masks & ~free) == 0
         masks = table.useful_masks[compatible]
         gains = table.useful_values[compatible]
@@ -300,17 +374,29 @@ class _Search:
         remaining_free = free & ~masks
         if depth == last - 1:
             # Exact here: the last objective takes its best coalition among the agents left.
-            totals = value + gains + self.tables[last].best[remaining_free]
-            k = int(np.argmax(totals))
-            if totals[k] > self.best_value:
+            completions = gains + self.tables[last].best[remaining_free]
+            k = int(np.argmax(completions))
+            if value + completions[k] > self.best_value:
                 final = _best_useful_within(self.tables[last], int(remaining_free[k]))
-                self._record(float(totals[k]), (*path, int(masks[k]), final))
-            return
-        bounds = value + gains + self._remaining_bound(depth + 1, remaining_free)
-        for k in np.argsort(-bounds, kind="stable"):
-            if bounds[k] <= self.best_value:
+                self._record(value + float(completions[k]), (*path, int(masks[k]), final))
+            return self._remember(key, float(completions[k]))
+        child_bounds = gains + self._remaining_bound(depth + 1, remaining_free)
+        upper = -np.inf
+        for k in np.argsort(-child_bounds, kind="stable"):
+            if value + child_bounds[k] <= self.best_value:
+                # This child and all after it (sorted) add at most child_bounds[k].
+                upper = max(upper, float(child_bounds[k]))
                 break
-            self.explore(depth + 1, int(remaining_free[k]), value + float(gains[k]), (*path, int(masks[k])))
+            below = self.explore(
+                depth + 1, int(remaining_free[k]), value + float(gains[k]), (*path, int(masks[k]))
+            )
+            upper = max(upper, float(gains[k]) + below)
+        return self._remember(key, upper if known is None else min(known, upper))
+
+    def _remember(self, key: tuple[int, int], bound: float) -> float:
+        if len(self.completion_bounds) < _MAX_REMEMBERED_NODES:
+            self.completion_bounds[key] = bound
+        return bound
 
 
 def _best_useful_within(table: _ObjectiveTables, free: int) -> int:
