@@ -23,8 +23,11 @@ from collections.abc import Callable
 import numpy as np
 
 from freeagentics.domain.coalitions import (
+    AgentBatch,
     CoalitionStructure,
     FormationProblem,
+    Objective,
+    Region,
     ScalableSettings,
     form_coalitions_exact,
     form_coalitions_scalable,
@@ -72,6 +75,34 @@ def bench_exact(repeats: int) -> list[str]:
                 f"| {num_agents} | {EXACT_OBJECTIVES} | {instance} | {wall:.3f} | {cpu:.3f} | {cold:.3f} | "
                 f"{result.total_value:.2f} | {len(result.coalitions)} |"
             )
+    return rows
+
+
+def _interchangeable(num_objectives: int, need: int) -> FormationProblem:
+    """20 agents with one unit of one capability each; objectives needing ``need`` of them each."""
+    rng = np.random.default_rng(1)
+    return FormationProblem(
+        capability_names=("carry",),
+        objectives=tuple(
+            Objective(id=f"o{j}", target=Region.cell(j, j), required=(float(need),), value=60.0)
+            for j in range(num_objectives)
+        ),
+        agents=AgentBatch(positions=rng.integers(0, 10, size=(20, 2)), capabilities=np.ones((20, 1))),
+    )
+
+
+def bench_exact_interchangeable(repeats: int) -> list[str]:
+    rows = [
+        "| agents | objectives x agents needed | wall (s) | CPU (s) | optimum | coalitions |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    for num_objectives, need in ((6, 3), (5, 4), (4, 5), (3, 6), (3, 7), (2, 10)):
+        problem = _interchangeable(num_objectives, need)
+        result, _, wall, cpu = _timed(lambda p=problem: form_coalitions_exact(p), repeats)
+        rows.append(
+            f"| 20 | {num_objectives} x {need} | {wall:.3f} | {cpu:.3f} | {result.total_value:.2f} | "
+            f"{len(result.coalitions)} |"
+        )
     return rows
 
 
@@ -143,6 +174,8 @@ def main() -> None:
     )
     print("\n## exact (subset DP + branch and bound)\n")
     print("\n".join(bench_exact(args.repeats)))
+    print("\n## exact with 20 interchangeable agents (worst case for the search; 1 timed run)\n")
+    print("\n".join(bench_exact_interchangeable(1)))
     print("\n## scalable (greedy + local moves + exchanges, with upper bound)\n")
     print("\n".join(bench_scalable(args.repeats)))
     print(f"\n## scalable / exact on {args.ratio_instances} random instances (6-14 agents, 2-5 objectives)\n")
