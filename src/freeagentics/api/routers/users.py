@@ -3,6 +3,7 @@ user's tokens at once (the token version is bumped)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from typing import Annotated
@@ -16,6 +17,7 @@ from freeagentics.api.errors import ApiError
 from freeagentics.api.permissions import AuthServiceDep, Permission, Principal, require
 from freeagentics.api.routers.auth import UserOut
 from freeagentics.bootstrap import Container
+from freeagentics.infra.db.repositories.tokens import RefreshTokenRepository, TokenRevocationRepository
 from freeagentics.infra.db.repositories.users import UserRepository
 from freeagentics.infra.logging import log_fields
 from freeagentics.services.auth.ports import UsernameTakenError
@@ -118,6 +120,11 @@ async def security_startup_checks(container: Container) -> None:
     try:
         async with container.session_factory() as session:
             users = await UserRepository(session).count()
+            # Rows of tokens that can no longer be valid are dead weight; drop them at each start.
+            now = dt.datetime.now(dt.UTC)
+            await RefreshTokenRepository(session).delete_expired(now)
+            await TokenRevocationRepository(session).delete_expired(now)
+            await session.commit()
     except (SQLAlchemyError, OSError):
         return  # the database is down; /health says so, and the hint waits for the next start
     if users == 0:

@@ -77,6 +77,9 @@ class TokenRevocationRepository:
         )
         return found is not None
 
+    async def delete_expired(self, now: dt.datetime) -> None:
+        await self._session.execute(delete(TokenRevocationRow).where(TokenRevocationRow.expires_at < now))
+
     async def active(self, now: dt.datetime) -> list[tuple[str, dt.datetime]]:
         rows = await self._session.execute(
             select(TokenRevocationRow.token_id, TokenRevocationRow.expires_at).where(
