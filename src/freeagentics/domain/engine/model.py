@@ -204,9 +204,9 @@ def _digamma(x: FloatArray) -> FloatArray:
 def normalise_counts(p: FloatArray, semantics: str) -> FloatArray:
     """Expected value of Dirichlet counts over axis 0 (pymdp 1.0 clips at eps first; legacy does not)."""
     if semantics == "legacy":
-        return p / p.sum(axis=0, keepdims=True)
+        return np.asarray(p / p.sum(axis=0, keepdims=True))
     q = np.maximum(p, clip_eps(p.dtype))
-    return q / q.sum(axis=0, keepdims=True)
+    return np.asarray(q / q.sum(axis=0, keepdims=True))
 
 
 @dataclass(frozen=True)
@@ -226,6 +226,7 @@ class Numerics:
     log_E: FloatArray
     wA: tuple[FloatArray | None, ...] | None  # [m] (No, S_m) from the model's pA
     wBt: tuple[FloatArray | None, ...] | None  # [f] (Nu, Ns, Ns) from the model's pB, transposed like Bt
+    preimages: tuple[IntArray | None, ...]  # [f] (Nu, Ns, k) sources of each target (deterministic B)
     first_actions: tuple[FloatArray, ...]  # [f] (P, Nu): one-hot of each policy's first action
     first_action_index: IntArray  # (P, F)
 
@@ -260,7 +261,7 @@ class GenerativeModel:
     E: FloatArray
     transition_tables: tuple[IntArray | None, ...]
     _cache: dict[tuple[object, ...], object] = field(default_factory=dict, repr=False, compare=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -382,9 +383,10 @@ class GenerativeModel:
 
     def numerics(self, config: EngineConfig) -> Numerics:
         """The model's tensors in ``config.dtype`` under ``config.semantics`` (computed once, then cached)."""
-        return self._cached(
+        value: Numerics = self._cached(
             ("numerics", config.dtype, config.semantics), lambda: self._build_numerics(config)
-        )  # type: ignore[no-any-return]
+        )
+        return value
 
     def plan(self, config: EngineConfig) -> PolicyPlan:
         """The policy trie for ``config``: shared prefixes; merged maps for deterministic transitions."""
@@ -394,6 +396,24 @@ class GenerativeModel:
             lambda: build_plan(
                 self.policies, self.num_states, self.transition_tables, self.A_factor_list, merge
             ),
+        )
+
+    def composites(self, config: EngineConfig) -> tuple[CompositeModality, ...] | None:
+        """Tables of the fast EFE path for ``config``, or ``None`` where it does not apply.
+
+        It applies when every agent shares ``A`` and ``B`` (nothing of them is learned), under pymdp 1.0
+        semantics, without ``B`` novelty, and while the tables stay under ``COMPOSITE_MAX_BYTES``.
+        """
+        if (
+            config.semantics != "pymdp"
+            or self.learned_modalities(config)
+            or self.learned_factors(config)
+            or (config.use_param_info_gain and self.pB is not None)
+        ):
+            return None
+        key = ("composites", config.dtype, config.use_param_info_gain)
+        return self._cached(  # type: ignore[no-any-return]
+            key, lambda: build_composites(self, self.numerics(config), self.plan(config), config)
         )
 
     def learned_modalities(self, config: EngineConfig) -> tuple[int, ...]:
@@ -518,12 +538,105 @@ class GenerativeModel:
             log_E=_readonly(np.asarray(log_E, dtype=dt)),
             wA=wA,
             wBt=wBt,
+            preimages=tuple(None if t is None else _preimages(t) for t in self.transition_tables),
             first_actions=first_actions,
             first_action_index=_readonly(np.ascontiguousarray(first)),
         )
+
+
+def _preimages(table: IntArray) -> IntArray:
+    """For a next-state table ``(Ns, Nu)``: ``pre[u, s_next, j]`` lists the states that ``u`` sends to
+    ``s_next``, padded with ``Ns`` (an index past the last state, read as zero probability)."""
+    Ns, Nu = table.shape
+    width = max(1, max(int(np.bincount(table[:, u], minlength=Ns).max()) for u in range(Nu)))
+    pre = np.full((Nu, Ns, width), Ns, dtype=np.int64)
+    for u in range(Nu):
+        fill = np.zeros(Ns, dtype=np.int64)
+        for s in range(Ns):
+            target = table[s, u]
+            pre[u, target, fill[target]] = s
+            fill[target] += 1
+    return _readonly(pre)
 
 
 def _legacy_log_preferences(c: FloatArray) -> FloatArray:
     """``pymdp.legacy``'s ``log(softmax(C) + 1e-16)``: C as a normalised log-probability."""
     e = np.exp(c - c.max())
     return np.asarray(np.log(e / e.sum() + LEGACY_EPS))
+
+
+#: Largest composite table (bytes) the fast EFE path precomputes for one modality.
+COMPOSITE_MAX_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CompositeModality:
+    """Everything one modality contributes to ``neg_efe``, as one matrix over its current joint beliefs.
+
+    For trie node ``k`` (all steps concatenated) with composite transition ``T_k`` (the product of the ``B``
+    along the node's path, a Kronecker product over the modality's factors), the predicted outcomes are
+    ``qo_k = A T_k J0`` for the current joint ``J0``. ``W`` stacks, column-wise, ``(A T_k)^T`` for every node
+    (``K * No`` columns), then ``T_k^T A^T C`` (utility, ``K``), then ``T_k^T H[A]`` (ambiguity, ``K``), then
+    ``(wA T_k)^T`` (novelty, ``K * No``) when used. ``incidence[k, p]`` counts how often policy ``p``
+    passes through node ``k``.
+    """
+
+    W: FloatArray
+    num_nodes: int
+    incidence: FloatArray
+
+
+def build_composites(
+    model: GenerativeModel, num: Numerics, plan: PolicyPlan, config: EngineConfig
+) -> tuple[CompositeModality, ...] | None:
+    """Composite tables for the shared-tensor fast path, or ``None`` when they would be too large."""
+    F = model.num_factors
+    transforms: list[list[NDArray[np.float64]]] = []  # [f] -> stacked over steps: (nodes, Ns, Ns)
+    for f in range(F):
+        B = np.asarray(model.B[f], dtype=np.float64)
+        previous = np.eye(model.num_states[f])[None]
+        per_step = []
+        for level in plan.factor_levels[f]:
+            current = np.einsum("ijk,kjl->kil", B[:, :, level.action], previous[level.parent])
+            # current[k] = B[:, :, a_k] @ previous[parent_k]
+            per_step.append(current)
+            previous = current
+        transforms.append(per_step)
+    out = []
+    novelty = config.use_param_info_gain and num.wA is not None
+    for m, deps in enumerate(model.A_factor_list):
+        No, S = model.num_obs[m], model.modality_states(m)
+        K = sum(len(level.nodes) for level in plan.modality_levels[m])
+        cols = K * No * (2 if novelty and num.wA is not None and num.wA[m] is not None else 1) + 2 * K
+        if S * cols * num.dtype.itemsize > COMPOSITE_MAX_BYTES:
+            return None
+        A = np.asarray(model.A[m], dtype=np.float64).reshape(No, S)
+        amb = num.ambiguity[m].astype(np.float64)
+        C = num.C[m].astype(np.float64)
+        w_m = None if num.wA is None else num.wA[m]
+        wA = None if not novelty or w_m is None else w_m.astype(np.float64)
+        blocks_qo, blocks_util, blocks_amb, blocks_w = [], [], [], []
+        incidence = np.zeros((K, model.num_policies))
+        offset = 0
+        for t, mlevel in enumerate(plan.modality_levels[m]):
+            for node in mlevel.nodes:
+                T = transforms[deps[0]][t][node[0]]
+                for j in range(1, len(deps)):
+                    T = np.kron(T, transforms[deps[j]][t][node[j]])
+                AT = A @ T  # (No, S)
+                blocks_qo.append(AT.T)
+                blocks_util.append((AT.T @ C)[:, None])
+                blocks_amb.append((T.T @ amb)[:, None])
+                if wA is not None:
+                    blocks_w.append((wA @ T).T)
+            np.add.at(incidence, (offset + mlevel.policy_node, np.arange(model.num_policies)), 1.0)
+            offset += len(mlevel.nodes)
+        W = np.concatenate(blocks_qo + blocks_util + blocks_amb + blocks_w, axis=1)
+        out.append(
+            CompositeModality(
+                W=_readonly(np.ascontiguousarray(W, dtype=num.dtype)),
+                num_nodes=K,
+                incidence=_readonly(np.ascontiguousarray(incidence, dtype=num.dtype)),
+            )
+        )
+    return tuple(out)

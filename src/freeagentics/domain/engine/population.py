@@ -7,7 +7,6 @@ policies. The model tensors are shared; only :class:`PopulationState` is per age
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from freeagentics.domain.engine.config import EngineConfig
 from freeagentics.domain.engine.model import (
     LEGACY_EPS,
     LEGACY_MDP_G_EPS,
+    CompositeModality,
     GenerativeModel,
     Numerics,
     PolicyPlan,
@@ -37,10 +37,12 @@ from freeagentics.domain.engine.state import NO_ACTION, PopulationState, StepDia
 FloatArray = NDArray[np.floating[Any]]
 IntArray = NDArray[np.integer[Any]]
 
+#: Deterministic action selection treats values within this many machine epsilons of the maximum as ties.
+TIE_EPS = 64
 #: Populations at least this large are split over worker threads.
 PARALLEL_MIN_AGENTS = 2048
-#: Target bytes of the largest intermediate array of one chunk (keeps the working set in cache).
-CHUNK_BYTES = 4 * 1024 * 1024
+#: Target bytes of the largest intermediate array of one chunk of agents (keeps the working set in cache).
+CHUNK_BYTES = 1024 * 1024
 
 _executor: ThreadPoolExecutor | None = None
 _executor_workers = 0
@@ -221,7 +223,7 @@ def set_preferences(
     idx = np.arange(n) if agents is None else np.asarray(agents)
     if idx.dtype == np.bool_:
         idx = np.flatnonzero(idx)
-    current = list(state.C) if state.C is not None else [None] * model.num_modalities
+    current: list[FloatArray | None] = list(state.C) if state.C is not None else [None] * model.num_modalities
     existing = current[modality]
     table = (
         existing.copy()
@@ -276,7 +278,16 @@ def step(
         if rng is None:
             raise ValueError("stochastic action selection needs rng (a numpy.random.Generator)")
         uniforms = rng.random((n, model.num_factors if config.sampling_mode == "marginal" else 1))
-    ctx = _Context(model, config, model.numerics(config), model.plan(config), state, obs, uniforms)
+    ctx = _Context(
+        model,
+        config,
+        model.numerics(config),
+        model.plan(config),
+        state,
+        obs,
+        uniforms,
+        model.composites(config),
+    )
     out = _Outputs.allocate(model, config, state, n)
     chunks = _chunks(model, config, ctx.plan, n)
     workers = _num_threads(config)
@@ -315,6 +326,14 @@ def step(
 # ---------------------------------------------------------------------------------------------------------
 
 
+def _rows(items: tuple[FloatArray | None, ...] | None, i: int, lo: int, hi: int) -> FloatArray | None:
+    """Rows ``lo:hi`` of the per-agent array ``items[i]``, or ``None`` where there is none."""
+    if items is None:
+        return None
+    item = items[i]
+    return None if item is None else item[lo:hi]
+
+
 def _tuple_or_none(items: list[FloatArray | None] | None) -> tuple[FloatArray | None, ...] | None:
     return None if items is None else tuple(items)
 
@@ -348,7 +367,8 @@ def _check_observations(model: GenerativeModel, observations: IntArray, n: int) 
         raise ValueError(f"observations must have shape ({n}, {model.num_modalities}), got {obs.shape}")
     if obs.size and not np.issubdtype(obs.dtype, np.integer):
         raise ValueError(f"observations must be integers, got dtype {obs.dtype}")
-    obs = obs.astype(np.intp, copy=False)
+    checked: NDArray[np.intp] = obs.astype(np.intp, copy=False)
+    obs = checked
     for m, size in enumerate(model.num_obs):
         col = obs[:, m]
         bad = np.flatnonzero((col < 0) | (col >= size))
@@ -368,6 +388,7 @@ class _Context:
     state: PopulationState
     obs: NDArray[np.intp]
     uniforms: FloatArray | None
+    composites: tuple[CompositeModality, ...] | None
 
 
 @dataclass
@@ -436,10 +457,9 @@ def _chunks(model: GenerativeModel, config: EngineConfig, plan: PolicyPlan, n: i
         learned += sum(p.size for p in model.pB if p is not None)
     learned *= 4 * config.np_dtype.itemsize
     per_agent = max(widest * config.np_dtype.itemsize, learned, 1)
+    # The split depends on the model, the config and N only, never on the number of threads: BLAS may round
+    # differently for different block sizes, and results must not depend on the machine's thread count.
     size = max(64, CHUNK_BYTES // per_agent)
-    workers = _num_threads(config)
-    if workers > 1 and n >= PARALLEL_MIN_AGENTS:
-        size = min(size, math.ceil(n / workers))
     return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
 
 
@@ -485,13 +505,23 @@ def _prior_factor(
         B_sel = B_agent[lo:hi][rows, :, :, actions[rows]]  # (r, Ns, Ns)
         prior[rows] = np.matmul(B_sel, qs_prev[rows][:, :, None])[:, :, 0]
         return prior
-    first = actions[0]
-    if moved.all() and (actions == first).all():
-        return np.matmul(qs_prev, num.Bt[f][first], out=prior)
+    pre = num.preimages[f]
     for u in range(model.num_controls[f]):
         rows = np.flatnonzero(actions == u)
-        if rows.size:
-            prior[rows] = qs_prev[rows] @ num.Bt[f][u]
+        if not rows.size:
+            continue
+        block = qs_prev if rows.size == len(actions) else qs_prev[rows]
+        if pre is not None:
+            # deterministic B: gather each target's source states (a zero column pads missing ones)
+            padded = np.concatenate([block, np.zeros((len(block), 1), dtype=block.dtype)], axis=1)
+            moved_mass = padded[:, pre[u, :, 0]]
+            for j in range(1, pre.shape[2]):
+                moved_mass += padded[:, pre[u, :, j]]
+        else:
+            moved_mass = block @ num.Bt[f][u]
+        if rows.size == len(actions):
+            return moved_mass
+        prior[rows] = moved_mass
     return prior
 
 
@@ -519,7 +549,7 @@ def _xlogx_rowsum(q: FloatArray) -> FloatArray:
     """``sum(q * log(max(q, eps)))`` over the last axis (pymdp 1.0's ``stable_xlogx``)."""
     logs = np.maximum(q, clip_eps(q.dtype))
     np.log(logs, out=logs)
-    return np.einsum("...i,...i->...", q, logs)
+    return np.asarray(np.einsum("...i,...i->...", q, logs))
 
 
 # ------------------------------------------------------------------------------------------- inference
@@ -558,16 +588,9 @@ def _infer_states(
         log_Z = np.log(Z)
         if bad.size:
             log_Z[bad] = log_Z_bad
-        # VFE = sum q log q - sum q log prior - sum q log lik = -log Z exactly when every q >= eps; correct
-        # the (rare) entries that pymdp's clipped xlogy treats differently.
+        # For the exact posterior, VFE = sum q log q - sum q log prior - sum q log lik = -log Z (pymdp's
+        # clipped xlogy differs only on entries below eps, by less than eps / e each).
         vfe = -log_Z
-        eps = clip_eps(q.dtype)
-        small = q < eps
-        if small.any():
-            r, c = np.nonzero(small)
-            qs_small = q[r, c]
-            corr = qs_small * (math.log(eps) - np.log(np.maximum(qs_small, np.finfo(q.dtype).tiny)))
-            np.add.at(vfe, r, corr)
         return [q], vfe
     return _fpi(model, config, num, prior, obs, A_agent)
 
@@ -661,7 +684,7 @@ def _expected(tensor: FloatArray, factors: list[FloatArray]) -> FloatArray:
     letters = "abcdefghijklmnopqrstuvwxyz"
     k = len(factors)
     subs = "Z" + letters[:k] + "," + ",".join("Z" + letters[i] for i in range(k)) + "->Z"
-    return np.einsum(subs, tensor, *factors, optimize=False)
+    return np.asarray(np.einsum(subs, tensor, *factors, optimize=False))
 
 
 # ------------------------------------------------------------------------------- expected free energy
@@ -679,6 +702,9 @@ def _expected_free_energy(
     model, config, num, plan, state = ctx.model, ctx.config, ctx.num, ctx.plan, ctx.state
     if not (config.use_utility or config.use_states_info_gain or config.use_param_info_gain):
         return
+    if ctx.composites is not None:
+        _efe_composite(ctx, ctx.composites, qs, out, lo, hi)
+        return
     sem = config.semantics
     n = hi - lo
     P = model.num_policies
@@ -686,13 +712,8 @@ def _expected_free_energy(
     util = np.zeros((P, n), dtype=dt)
     info = np.zeros((P, n), dtype=dt)
     param = np.zeros((P, n), dtype=dt)
-    B_agent = [
-        None if state.B is None or state.B[f] is None else state.B[f][lo:hi] for f in range(model.num_factors)
-    ]
-    C_agent = [
-        None if state.C is None or state.C[m] is None else state.C[m][lo:hi]
-        for m in range(model.num_modalities)
-    ]
+    B_agent = [_rows(state.B, f, lo, hi) for f in range(model.num_factors)]
+    C_agent = [_rows(state.C, m, lo, hi) for m in range(model.num_modalities)]
     if sem == "legacy":
         C_agent = [None if c is None else _legacy_log_pref_rows(c) for c in C_agent]
 
@@ -705,8 +726,9 @@ def _expected_free_energy(
     if config.use_param_info_gain and model.pA is not None:
         wnorm = legacy_wnorm if sem == "legacy" else exact_wnorm
         for m in range(model.num_modalities):
-            if state.pA is not None and state.pA[m] is not None:
-                p = state.pA[m][lo:hi].reshape(n, model.num_obs[m], -1)
+            counts = _rows(state.pA, m, lo, hi)
+            if counts is not None:
+                p = counts.reshape(n, model.num_obs[m], -1)
                 wA[m] = np.asarray(wnorm(np.moveaxis(p, 1, 0).astype(np.float64)), dtype=dt).transpose(
                     1, 0, 2
                 )
@@ -716,10 +738,12 @@ def _expected_free_energy(
     if config.use_param_info_gain and model.pB is not None:
         wnorm = legacy_wnorm if sem == "legacy" else exact_wnorm
         for f in range(model.num_factors):
-            if state.pB is not None and state.pB[f] is not None:
-                p = state.pB[f][lo:hi]  # (n, Ns, Ns, Nu)
-                w = np.asarray(wnorm(np.moveaxis(p, 1, 0).astype(np.float64)), dtype=dt)  # (Ns, n, Ns, Nu)
-                wBt[f] = np.ascontiguousarray(np.transpose(w, (1, 3, 2, 0)))  # (n, Nu, Ns_prev, Ns_next)
+            counts = _rows(state.pB, f, lo, hi)  # (n, Ns, Ns, Nu)
+            if counts is not None:
+                w_f = np.asarray(
+                    wnorm(np.moveaxis(counts, 1, 0).astype(np.float64)), dtype=dt
+                )  # (Ns, n, Ns, Nu)
+                wBt[f] = np.ascontiguousarray(np.transpose(w_f, (1, 3, 2, 0)))  # (n, Nu, Ns_prev, Ns_next)
             elif num.wBt is not None:
                 wBt[f] = num.wBt[f]
 
@@ -731,13 +755,13 @@ def _expected_free_energy(
             parents = X_prev[f] if _is_identity(level.parent, X_prev[f].shape[0]) else X_prev[f][level.parent]
             x = _propagate(parents, level.action, num.Bt[f], B_agent[f])
             X_new.append(x)
-            w = wBt[f]
-            if w is not None:
+            w_B = wBt[f]
+            if w_B is not None:
                 # novelty of B: qs_next . (wB[:, :, a] @ qs_prev), per node
-                if w.ndim == 3:
-                    y = _propagate(parents, level.action, w, None)
+                if w_B.ndim == 3:
+                    y = _propagate(parents, level.action, w_B, None)
                 else:
-                    y = _propagate(parents, level.action, w, w_agent_layout=True)
+                    y = _propagate(parents, level.action, w_B, w_agent_layout=True)
                 term = -np.einsum("kns,kns->kn", x, y)
                 param += term[level.policy_node]
         for m, deps in enumerate(model.A_factor_list):
@@ -745,7 +769,7 @@ def _expected_free_energy(
             J = _joint(X_new, deps, level_m.nodes)  # (K, n, S_m)
             a_m = A_agent[m]
             qo = (
-                J @ num.A2T[m]
+                _matmul_last(J, num.A2T[m])
                 if a_m is None
                 else np.matmul(J.transpose(1, 0, 2), a_m.transpose(0, 2, 1)).transpose(1, 0, 2)
             )
@@ -770,6 +794,47 @@ def _expected_free_energy(
     out.param[lo:hi] = param.T
 
 
+def _efe_composite(
+    ctx: _Context,
+    composites: tuple[CompositeModality, ...],
+    qs: list[FloatArray],
+    out: _Outputs,
+    lo: int,
+    hi: int,
+) -> None:
+    """Fast path with shared ``A`` and ``B``: per modality, one matrix product of the current joint beliefs
+    with the precomputed composite table gives every node's predicted outcomes and linear terms at once."""
+    model, config, state = ctx.model, ctx.config, ctx.state
+    n = hi - lo
+    util = out.utility[lo:hi]
+    info = out.info[lo:hi]
+    param = out.param[lo:hi]
+    for m, comp in enumerate(composites):
+        deps = model.A_factor_list[m]
+        J0 = qs[deps[0]]
+        for d in deps[1:]:
+            J0 = (J0[:, :, None] * qs[d][:, None, :]).reshape(n, -1)
+        Y = J0 @ comp.W
+        K, No = comp.num_nodes, model.num_obs[m]
+        qo = Y[:, : K * No].reshape(n, K, No)
+        if config.use_utility:
+            c = _rows(state.C, m, lo, hi)
+            u = Y[:, K * No : K * No + K] if c is None else np.einsum("nko,no->nk", qo, c)
+            util += u @ comp.incidence
+        if config.use_states_info_gain:
+            gain = _xlogx_rowsum(qo)
+            gain += Y[:, K * No + K : K * No + 2 * K]
+            info -= gain @ comp.incidence
+        if Y.shape[1] > K * No + 2 * K:
+            wq = Y[:, K * No + 2 * K :].reshape(n, K, No)
+            param -= np.einsum("nko,nko->nk", qo, wq) @ comp.incidence
+
+
+def _matmul_last(x: FloatArray, w: FloatArray) -> FloatArray:
+    """``x @ w`` for ``x`` ``(..., S)`` and a 2-D ``w`` as one 2-D GEMM (NumPy's stacked matmul is slower)."""
+    return (x.reshape(-1, x.shape[-1]) @ w).reshape(*x.shape[:-1], w.shape[1])
+
+
 def _is_identity(index: IntArray, size: int) -> bool:
     return len(index) == size and bool(np.all(index == np.arange(size)))
 
@@ -788,7 +853,6 @@ def _propagate(
     ``(n, Ns, Ns, Nu)``; with ``w_agent_layout`` the per-agent tensor is already ``(n, Nu, Ns, Ns)``
     transposed and passed as ``Bt_shared``.
     """
-    K = parents.shape[0]
     if w_agent_layout:
         out = np.empty_like(parents)
         for u in np.unique(actions):
@@ -802,15 +866,12 @@ def _propagate(
             Bu = B_agent[..., u]  # (n, Ns_next, Ns_prev)
             out[sel] = np.matmul(Bu[None], parents[sel][..., None])[..., 0]
         return out
-    if K == 1:
-        return (parents[0] @ Bt_shared[actions[0]])[None]
-    uniq = np.unique(actions)
-    if len(uniq) == K:
-        return np.matmul(parents, Bt_shared[actions])
     out = np.empty_like(parents)
-    for u in uniq:
+    Ns = parents.shape[2]
+    for u in np.unique(actions):
         sel = np.flatnonzero(actions == u)
-        out[sel] = parents[sel] @ Bt_shared[u]
+        block = parents[sel].reshape(-1, Ns) @ Bt_shared[u]
+        out[sel] = block.reshape(len(sel), parents.shape[1], -1)
     return out
 
 
@@ -840,7 +901,7 @@ def _state_info_gain(
         if not keep.all():
             J = J * keep
             qo = (
-                J @ num.A2T[m]
+                _matmul_last(J, num.A2T[m])
                 if a_m is None
                 else np.matmul(J.transpose(1, 0, 2), a_m.transpose(0, 2, 1)).transpose(1, 0, 2)
             )
@@ -945,7 +1006,7 @@ def _select_actions(ctx: _Context, q_pi: FloatArray, lo: int, hi: int) -> NDArra
             assert ctx.uniforms is not None
             chosen = _sample_rows(config.alpha * safe_log(q_pi, config.semantics), ctx.uniforms[lo:hi, 0])
         else:
-            chosen = q_pi.argmax(axis=1)
+            chosen = _first_maximum(q_pi)
         return np.asarray(num.first_action_index[chosen], dtype=np.int32)
     actions = np.empty((n, model.num_factors), dtype=np.int32)
     for f in range(model.num_factors):
@@ -956,8 +1017,15 @@ def _select_actions(ctx: _Context, q_pi: FloatArray, lo: int, hi: int) -> NDArra
                 config.alpha * safe_log(marginal, config.semantics), ctx.uniforms[lo:hi, f]
             )
         else:
-            actions[:, f] = marginal.argmax(axis=1)
+            actions[:, f] = _first_maximum(marginal)
     return actions
+
+
+def _first_maximum(p: FloatArray) -> IntArray:
+    """Per row, the first index within ``TIE_EPS`` machine epsilons of the maximum: options that tie in exact
+    arithmetic stay tied despite rounding (pymdp 1.0 takes the first exact maximum)."""
+    tolerance = TIE_EPS * np.finfo(p.dtype).eps
+    return np.asarray((p >= p.max(axis=1, keepdims=True) - tolerance).argmax(axis=1))
 
 
 def _sample_rows(logits: FloatArray, u: FloatArray) -> IntArray:
@@ -965,4 +1033,4 @@ def _sample_rows(logits: FloatArray, u: FloatArray) -> IntArray:
     p = _softmax_rows(logits.astype(np.float64))
     cdf = np.cumsum(p, axis=1)
     idx = (cdf < (u * cdf[:, -1])[:, None]).sum(axis=1)
-    return np.minimum(idx, logits.shape[1] - 1)
+    return np.asarray(np.minimum(idx, logits.shape[1] - 1))
