@@ -104,3 +104,13 @@ def test_security_block_list_unblock(settings_env) -> None:
     assert runner.invoke(app, ["security", "unblock", "192.0.2.10"]).exit_code == 1
     assert "192.0.2.10" not in runner.invoke(app, ["security", "blocks"]).output
     assert [r["event"] for r in _audit(settings)] == ["ip_blocked", "ip_unblocked"]
+
+
+def test_users_create_prompts_for_the_name_and_password(settings_env) -> None:
+    settings_env(**FAST)
+    result = runner.invoke(
+        app, ["users", "create", "--role", "admin"], input=f"first-admin\n{PASSWORD}\n{PASSWORD}\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "created admin first-admin" in result.output
+    assert PASSWORD not in result.output

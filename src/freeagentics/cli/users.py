@@ -84,7 +84,10 @@ def _read_password(from_stdin: bool) -> str:
 
 @users_app.command("create")
 def create(
-    username: Annotated[str, typer.Argument(help="Login name (3-64 of letters, digits, . _ -).")],
+    username: Annotated[
+        str | None, typer.Argument(help="Login name (3-64 of letters, digits, . _ -); prompted if omitted.")
+    ] = None,
+    *,
     role: Annotated[Role, typer.Option("--role", help="admin, operator, researcher or observer.")],
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
@@ -93,11 +96,12 @@ def create(
 ) -> None:
     """Create a user. ``freeagentics users create alice --role admin`` bootstraps the first admin."""
     settings = command_settings(env_file)
+    name = username if username is not None else str(typer.prompt("Username"))
     password = _read_password(password_stdin)
 
     async def action(service: AuthService, min_length: int) -> str:
         user = await service.create_user(
-            username, password, role, min_password_length=min_length, actor=CLI_ACTOR
+            name, password, role, min_password_length=min_length, actor=CLI_ACTOR
         )
         return str(user.id)
 
@@ -107,9 +111,9 @@ def create(
         console.print(f"[red]invalid:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
     except UsernameTakenError:
-        console.print(f"[red]exists:[/red] a user named {username!r} exists already", highlight=False)
+        console.print(f"[red]exists:[/red] a user named {name!r} exists already", highlight=False)
         raise typer.Exit(1) from None
-    typer.echo(f"created {role.value} {username} ({user_id})")
+    typer.echo(f"created {role.value} {name} ({user_id})")
 
 
 @users_app.command("list")
