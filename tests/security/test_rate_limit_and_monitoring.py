@@ -152,3 +152,27 @@ async def test_admin_blocks_an_address_through_the_api(
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as blocked:
             assert (await blocked.get("/health/live")).status_code == 403
     assert audit_records(settings, "ip_blocked")[0]["target_ip"] == "203.0.113.50"
+
+
+async def test_guessing_one_account_from_many_addresses_is_limited(
+    pg_redis_settings, app_client, tmp_path
+) -> None:
+    settings = pg_redis_settings(
+        config_dir=config_dir_with(tmp_path / "config", rate_limiting=rate_limits(auth=4))
+    )
+    async with app_client(settings) as (_client, app):
+        await create_test_user(app, "admin", "target")
+        statuses = []
+        for i in range(6):
+            transport = httpx.ASGITransport(app=app, client=(f"192.0.2.{i + 1}", 1000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as attacker:
+                response = await attacker.post(
+                    "/api/v1/auth/login", json={"username": "TARGET", "password": "guess-guess-1"}
+                )
+                statuses.append(response.status_code)
+        assert statuses == [401] * 4 + [429] * 2
+        assert int(response.headers["retry-after"]) >= 1
+    limited = audit_records(settings, "rate_limit_exceeded")
+    assert len(limited) == 2
+    assert limited[0]["user"] == "TARGET"
+    assert limited[0]["route"] == "/api/v1/auth/login"

@@ -6,20 +6,24 @@ Every credential or token failure answers the same 401 body; the specific reason
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from freeagentics.api.dependencies import ContainerDep, SessionDep
 from freeagentics.api.errors import ApiError
 from freeagentics.api.middleware.client_ip import client_ip_of
 from freeagentics.api.permissions import AuthenticatedDep, AuthServiceDep
+from freeagentics.bootstrap import Container
+from freeagentics.infra.security.rate_limit import RateLimiterUnavailableError
 from freeagentics.services.auth.ports import UsernameTakenError, UserRecord
 from freeagentics.services.auth.rbac import Role
 from freeagentics.services.auth.service import AuthenticationFailedError, TokenPair, UserInputError
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
 
 def invalid_credentials() -> ApiError:
     """One answer for an unknown user, a wrong password and a deactivated user."""
@@ -82,6 +86,38 @@ class TokenResponse(BaseModel):
         )
 
 
+async def _limit_attempts_on_account(container: Container, username: str) -> None:
+    """The ``auth`` limit also per target account, so guessing one password from many addresses is slowed.
+
+    The key holds a hash of the lower-cased name: attacker-chosen text never becomes part of a Redis key.
+    """
+    rule = container.config.current.rate_limiting.classes.get("auth")
+    if rule is None or not container.config.current.rate_limiting.enabled:
+        return
+    account = hashlib.sha256(username.lower().encode("utf-8", "replace")).hexdigest()[:32]
+    try:
+        decision = await container.security.rate_limiter.hit(
+            "auth", f"account:{account}", rule.requests, rule.window_seconds
+        )
+    except RateLimiterUnavailableError:
+        raise ApiError(503, "service_unavailable", "Authentication is temporarily unavailable") from None
+    if not decision.allowed:
+        container.security.metrics.rate_limited("auth")
+        container.security.audit.record(
+            "rate_limit_exceeded",
+            reason=f"login attempts on one account: {rule.requests} per {rule.window_seconds:g} s",
+            user=username,
+            warning=True,
+            route_class="auth",
+            backend=decision.backend,
+        )
+        raise HTTPException(
+            429,
+            "Too many attempts on this account; retry later",
+            headers={"Retry-After": str(decision.reset_seconds)},
+        )
+
+
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -96,6 +132,7 @@ async def login(
     session: SessionDep,
     container: ContainerDep,
 ) -> TokenResponse:
+    await _limit_attempts_on_account(container, body.username)
     try:
         pair = await service.login(body.username, body.password)
     except AuthenticationFailedError:
