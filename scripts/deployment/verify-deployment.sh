@@ -28,7 +28,10 @@ nginx_config_valid() { nginx_ctl -t >/dev/null 2>&1; }
 instance_ready() { [[ "$(instance_status "$port" /health/ready)" == 200 ]]; }
 error_ratio_under_threshold() {
   local text
-  text="$(curl --silent --fail --max-time 10 "http://127.0.0.1:$port/metrics")" || return 1
+  if ! text="$(curl --silent --fail --max-time 10 "http://127.0.0.1:$port/metrics" 2>&1)"; then
+    log "could not read http://127.0.0.1:$port/metrics: $text"
+    return 1
+  fi
   awk '
     /^http_requests_total\{/ {
       total += $NF

@@ -44,7 +44,9 @@ class Site:
         return result.stderr
 
     def live_requests_served(self, color: str) -> float:
-        text = httpx.get(f"http://127.0.0.1:{self.ports[color]}/metrics", timeout=5).text
+        response = httpx.get(f"http://127.0.0.1:{self.ports[color]}/metrics", timeout=5)
+        assert response.status_code == 200, response.text
+        text = response.text
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
                 if sample.name == "http_requests_total" and sample.labels == {
@@ -82,6 +84,7 @@ def site(tmp_path: Path, postgres_url: str) -> Iterator[Site]:
             "FREEAGENTICS_DATA_DIR": str(tmp_path / "data"),
             "FREEAGENTICS_LOG_STDOUT": "false",
             "FREEAGENTICS_DEMO_WORLD": "false",
+            "FREEAGENTICS_SECURITY_TRUSTED_PROXIES": "127.0.0.1/32",
         }
     )
     yield Site(env, nginx, state_dir, ports)
@@ -105,11 +108,15 @@ def site(tmp_path: Path, postgres_url: str) -> Iterator[Site]:
 
 @dataclass
 class Load:
-    """GET /health/live through nginx, one new TLS connection per request, until stopped (bounded)."""
+    """GET /health/live through nginx, one new TLS connection per request, until stopped (bounded).
+
+    About 4 requests a second from one address, plus the test's own scrapes: light enough to stay under
+    the app's per-address read limit (600 a minute), as a real client would.
+    """
 
     url: str
     cafile: Path
-    max_requests: int = 3000
+    max_requests: int = 1500
     statuses: Counter[int] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
@@ -125,7 +132,7 @@ class Load:
                     self.statuses[client.get(f"{self.url}/health/live").status_code] += 1
                 except httpx.HTTPError as exc:
                     self.failures.append(repr(exc))
-                time.sleep(0.02)
+                time.sleep(0.25)
 
     @property
     def total(self) -> int:
@@ -137,7 +144,7 @@ def wait_for_traffic(site: Site, color: str, more_than: float, load: Load) -> No
     while time.monotonic() < deadline and not load.stop.is_set():
         if site.live_requests_served(color) > more_than:
             return
-        time.sleep(0.2)
+        time.sleep(1.0)
     raise AssertionError(f"{color} got no traffic after the switch")
 
 
@@ -159,19 +166,19 @@ def test_switch_to_green_and_back_under_load_without_errors(site: Site) -> None:
         site.ok("smoke-tests.sh", "green")
         green_before = site.live_requests_served("green")
         site.ok("switch-traffic.sh", "green")
-        wait_for_traffic(site, "green", green_before + 20, load)
+        wait_for_traffic(site, "green", green_before + 10, load)
         site.ok("verify-deployment.sh")
 
         blue_after_switch = site.live_requests_served("blue")
         site.ok("switch-traffic.sh", "blue")
-        wait_for_traffic(site, "blue", blue_after_switch + 20, load)
+        wait_for_traffic(site, "blue", blue_after_switch + 10, load)
         site.ok("verify-deployment.sh")
     finally:
         load.stop.set()
         worker.join(timeout=30)
 
     assert load.failures == []
-    assert load.total >= 60
+    assert load.total >= 30
     assert set(load.statuses) == {200}, load.statuses
     assert (site.state_dir / "active_color").read_text().strip() == "blue"
     upstream = site.nginx.upstream_file.read_text()
