@@ -74,14 +74,13 @@ def test_plain_http_redirects_to_https_keeping_path_and_query(nginx: Nginx) -> N
 
 
 def test_auth_routes_are_rate_limited_with_429(nginx: Nginx) -> None:
-    statuses = []
     with nginx.client() as client:
-        for _ in range(12):
-            response = client.post(f"{nginx.https_url}/api/v1/auth/login", json={})
-            statuses.append(response.status_code)
-    assert statuses[0] != 429
-    assert 429 in statuses
+        responses = [client.post(f"{nginx.https_url}/api/v1/auth/login", json={}) for _ in range(12)]
+    statuses = [response.status_code for response in responses]
     assert all(status != 429 for status in statuses[:6]), statuses
+    # nginx's own 429 (the app's limiter would add its request id): the burst of 5 is used up first.
+    refused_by_nginx = [r for r in responses if r.status_code == 429 and "x-request-id" not in r.headers]
+    assert refused_by_nginx, statuses
     # Probes are exempt from the limits.
     with nginx.client() as client:
         assert {client.get(f"{nginx.https_url}/health/live").status_code for _ in range(30)} == {200}
