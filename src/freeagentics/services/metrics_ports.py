@@ -23,14 +23,17 @@ from typing import Protocol
 
 AGENT_STATUSES = ("created", "running", "stopped", "error")
 COALITION_STATES = ("forming", "active", "completed", "dissolved")
+#: What the security code reports today: the monitor's threshold alerts (overall and per address), blocks,
+#: requests refused from a blocked address, refresh-token reuse and permission refusals.
 SECURITY_EVENT_TYPES = (
-    "authentication_failed",
-    "rate_limit_exceeded",
-    "permission_denied",
-    "token_rejected",
-    "token_reuse_detected",
+    "authentication_failures_overall",
+    "authentication_failures_per_ip",
+    "rate_limit_violations_overall",
+    "rate_limit_violations_per_ip",
     "ip_blocked",
-    "config_reload_failed",
+    "blocked_request",
+    "token_reuse_detected",
+    "access_denied",
 )
 RATE_LIMIT_ROUTE_CLASSES = ("auth", "read", "write", "expensive")
 THREAD_POOLS = ("engine", "io")
