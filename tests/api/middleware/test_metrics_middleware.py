@@ -90,3 +90,13 @@ async def test_requests_in_progress_counts_a_request_while_it_runs(settings_env,
     # The scrape itself is in flight while it renders, hence 2 and then 1.
     assert series(during)[("http_requests_in_progress", frozenset())] == 2
     assert series(after)[("http_requests_in_progress", frozenset())] == 1
+
+
+async def test_a_request_refused_before_routing_counts_under_its_route(settings_env, app_client) -> None:
+    async with app_client(settings_env()) as (client, _app):
+        statuses = [(await client.post("/api/v1/auth/login", json={})).status_code for _ in range(12)]
+        text = (await client.get("/metrics")).text
+    # The auth class allows 10 a minute (rate_limiting.yaml); the rest are refused by the limiter.
+    assert 429 in statuses
+    assert requests_total(text, "POST", "/api/v1/auth/login", "429") == statuses.count(429)
+    assert requests_total(text, "POST", "unmatched", "429") == 0

@@ -3,8 +3,10 @@
 Per request: ``http_requests_in_progress`` while it runs, then ``http_requests_total{method,route,status}``
 and ``http_request_duration_seconds{method,route}``. ``route`` is the matched route's template, read from
 the scope after routing (so ``/api/v1/agents/7`` counts as ``/api/v1/agents/{agent_id}`` and the label set
-stays bounded); requests that match no route count as ``unmatched``. An exception escaping the app counts
-as a 500 (the request-context middleware outside turns it into that response).
+stays bounded). A request answered before routing (rate limited, blocked address, body too large) is
+matched against the app's route table so it still counts under its template; one that matches no route
+counts as ``unmatched``. An exception escaping the app counts as a 500 (the request-context middleware
+outside turns it into that response).
 
 The metrics object is the container's, looked up per request, because the container only exists once the
 lifespan has started. On the first request the 200 and 500 series of every route are created at zero.
@@ -12,16 +14,25 @@ lifespan has started. On the first request the 200 and 500 series of every route
 
 from __future__ import annotations
 
-import logging
+import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from freeagentics.api.middleware.request_context import route_template
-from freeagentics.infra.metrics import PrometheusMetrics
+from freeagentics.api.permissions import declared_routes
+from freeagentics.infra.metrics import UNMATCHED_ROUTE, PrometheusMetrics
 
-logger = logging.getLogger(__name__)
+_ROUTE_TABLE_ATTRIBUTE = "_freeagentics_metrics_route_table"
+
+
+@dataclass(frozen=True, slots=True)
+class _HttpRoute:
+    template: str
+    methods: frozenset[str]
+    regex: re.Pattern[str]
 
 
 def _metrics_of(scope: Scope) -> PrometheusMetrics | None:
@@ -31,19 +42,29 @@ def _metrics_of(scope: Scope) -> PrometheusMetrics | None:
     return metrics if isinstance(metrics, PrometheusMetrics) else None
 
 
-def _served_routes(scope: Scope) -> list[tuple[str, list[str]]]:
-    """(path template, methods) of every documented route, from the app's OpenAPI schema.
+def _route_table(scope: Scope) -> list[_HttpRoute]:
+    """The app's HTTP routes (through included routers), built once: routes are fixed once it serves."""
+    app: Any = scope["app"]
+    table: list[_HttpRoute] | None = getattr(app.state, _ROUTE_TABLE_ATTRIBUTE, None)
+    if table is None:
+        table = [
+            _HttpRoute(route.path, route.methods, route.regex)
+            for route in declared_routes(app)
+            if route.methods and route.regex is not None and not route.is_websocket
+        ]
+        setattr(app.state, _ROUTE_TABLE_ATTRIBUTE, table)
+    return table
 
-    The schema is the public, stable listing of routes (included routers are not flattened in
-    ``app.routes``); routes hidden from it are still counted, their series just appear on first use.
-    """
-    app: Any = scope.get("app")
-    try:
-        paths = app.openapi().get("paths", {})
-    except Exception:
-        logger.warning("metrics_route_listing_failed", exc_info=True)
-        return []
-    return [(path, [method.upper() for method in operations]) for path, operations in paths.items()]
+
+def _template_of(scope: Scope) -> str:
+    routed = route_template(scope)
+    if routed != UNMATCHED_ROUTE:
+        return routed
+    path, method = scope.get("path", ""), scope.get("method", "")
+    for route in _route_table(scope):
+        if method in route.methods and route.regex.match(path):
+            return route.template
+    return UNMATCHED_ROUTE
 
 
 class MetricsMiddleware:
@@ -56,7 +77,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         if not metrics.routes_preinitialised:
-            metrics.preinitialise_routes(_served_routes(scope))
+            metrics.preinitialise_routes((route.template, route.methods) for route in _route_table(scope))
         status_code = 500
         started = time.perf_counter()
         metrics.request_started()
@@ -71,8 +92,5 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_recording_status)
         finally:
             metrics.request_finished(
-                scope.get("method", "GET"),
-                route_template(scope),
-                status_code,
-                time.perf_counter() - started,
+                scope.get("method", "GET"), _template_of(scope), status_code, time.perf_counter() - started
             )
