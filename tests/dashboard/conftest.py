@@ -1,6 +1,6 @@
 """A real server process with a small live world and three users, and Debian's chromium under Playwright.
 
-One server serves the whole module (starting one takes seconds); each test gets a fresh browser context, so
+One server serves the whole session (starting one takes seconds, more on a loaded machine); each test gets a fresh browser context, so
 no session leaks between tests. Without /usr/bin/chromium the tests skip loudly, and fail under CI=true
 (``scripts/ci/ensure_chromium.sh`` installs it). Playwright never downloads a browser here.
 """
@@ -39,12 +39,13 @@ PASSWORDS = {
 WORLD_SPEC = {
     "height": 12,
     "width": 12,
-    "walls": [[5, 5], [5, 6], [6, 5]],
+    # [11, 0] is walled in: a coalition sent there stays active, so the tests can watch it.
+    "walls": [[5, 5], [5, 6], [6, 5], [10, 0], [10, 1], [11, 1]],
     "resources": [{"cell": [2, 9], "amount": 5}],
     "goals": [[10, 10], [1, 1]],
 }
-# Exact coalition formation takes at most 22 candidate agents; the world stays under that.
-EXPLORERS = 20
+# Exact coalition formation takes at most 22 candidates: 16 scouts and the 3 runners a test adds stay under.
+EXPLORERS = 16
 RATE_LIMITS = """enabled: true
 classes:
   auth:        {requests: 200, window_seconds: 60}
@@ -160,7 +161,7 @@ def _populate(server: DashboardServer) -> None:
     server.agent_ids = [str(agent_id) for agent_id in created.json()["ids"]]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def chromium_path() -> Path:
     if not CHROMIUM.exists():
         missing_service(
@@ -169,7 +170,7 @@ def chromium_path() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dashboard_server(
     tmp_path_factory: pytest.TempPathFactory, chromium_path: Path
 ) -> Iterator[DashboardServer]:
@@ -200,7 +201,7 @@ def dashboard_server(
             process.wait()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser(chromium_path: Path) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 

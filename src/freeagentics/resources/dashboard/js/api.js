@@ -80,7 +80,8 @@ export class Session {
 
   _schedule(expiresIn) {
     clearTimeout(this._timer);
-    const delay = Math.max(5, expiresIn - REFRESH_MARGIN_S) * 1000;
+    // A minute early, or a fifth of the lifetime early for short-lived tokens.
+    const delay = Math.max(5, expiresIn - Math.min(REFRESH_MARGIN_S, expiresIn * 0.2)) * 1000;
     this._timer = setTimeout(() => {
       this.refresh().catch((error) => this.onRefreshError && this.onRefreshError(error));
     }, delay);
@@ -169,7 +170,7 @@ export class Session {
 
   /** An authenticated API call; a 401 gets one silent refresh and one retry. */
   async request(method, path, body) {
-    if (this.accessToken && Date.now() > this.expiresAt - REFRESH_MARGIN_S * 1000) await this.refresh();
+    if (this.accessToken && Date.now() > this.expiresAt - 5000) await this.refresh();
     const call = () => this._json(method, `${API}${path}`, body, { authorization: `Bearer ${this.accessToken}` });
     try {
       return await call();

@@ -49,6 +49,7 @@ function route() {
     else link.removeAttribute("aria-current");
   }
   view.replaceChildren();
+  for (const key of Object.keys(view.dataset)) delete view.dataset[key];
   if (!match) {
     view.append(el("h1", {}, "Not found"), el("p", {}, "No such page. "), el("a", { href: "#/world" }, "Go to the world"));
     return;
@@ -81,6 +82,7 @@ function showLogin(message) {
     unmount = null;
   }
   view.replaceChildren();
+  for (const key of Object.keys(view.dataset)) delete view.dataset[key];
   main.hidden = true;
   nav.hidden = true;
   loginSection.hidden = false;

@@ -37,7 +37,8 @@ export function lineChart(canvas, series, { height = 160, title = "" } = {}) {
   g.clearRect(0, 0, width, height);
   const left = 52;
   const right = 8;
-  const top = title ? 22 : 8;
+  // Room above the plot for the title and one legend line per series, so lines never cross the labels.
+  const top = (title ? 22 : 8) + 14 * series.length;
   const bottom = 18;
   const all = series.flatMap((s) => s.values.filter((v) => v !== null && Number.isFinite(v)));
   const [lo, hi] = niceRange(Math.min(...all), Math.max(...all));
@@ -77,7 +78,7 @@ export function lineChart(canvas, series, { height = 160, title = "" } = {}) {
     });
     g.stroke();
     g.fillStyle = s.color;
-    g.fillText(s.label, width - right - 150, top + 14 + index * 14);
+    g.fillText(`— ${s.label}`, width - right - 170, (title ? 22 : 8) + 10 + index * 14);
   });
   g.lineWidth = 1;
 }

@@ -1,8 +1,8 @@
 // World view: the grid on a canvas, live over the WebSocket. Agent state lives in typed arrays in the order
 // of the last "members" message; each frame draws the static layer (one scaled image of walls, goals and
-// resources) and then every agent in one pass, ordered by colour so the fill style changes only between
-// colour groups. Positions ease from the previous tick to the current one, so motion stays smooth between
-// ticks whatever their rate.
+// resources), then writes every agent into a pixel buffer in one pass over the typed arrays and composites
+// it with one drawImage. Positions ease from the previous tick to the current one, so motion stays smooth
+// between ticks whatever their rate.
 
 import { lineChart } from "./charts.js";
 import { LiveConnection } from "./live.js";
@@ -41,8 +41,8 @@ export class WorldCanvas {
     this.coalitionOf = new Int32Array(0);
     this.jitterX = new Float32Array(0);
     this.jitterY = new Float32Array(0);
-    this.order = new Uint32Array(0);
     this.colorKey = new Int32Array(0);
+    this._packed = new Map();
     this.coalitions = new Map(); // coalition id -> {index, members: Set}
     this.colorMode = "population";
     this.objectives = [];
@@ -157,6 +157,7 @@ export class WorldCanvas {
 
   setColorMode(mode) {
     this.colorMode = mode;
+    this._packed = new Map();
     this._recolor();
   }
 
@@ -173,7 +174,6 @@ export class WorldCanvas {
     for (let i = 0; i < n; i += 1) {
       this.colorKey[i] = this.colorMode === "coalition" ? this.coalitionOf[i] : this.population[i];
     }
-    this.order = Uint32Array.from({ length: n }, (_, i) => i).sort((a, b) => this.colorKey[a] - this.colorKey[b]);
     this.dirty = true;
   }
 
@@ -286,35 +286,75 @@ export class WorldCanvas {
       g.strokeRect(this.offsetX + left * s, this.offsetY + top * s, (right - left + 1) * s, (bottom - top + 1) * s);
     }
     g.setLineDash([]);
-    if (this.hasPositions) this._drawAgents(g, s);
+    if (this.hasPositions) this._drawAgents(g, s, ratio, box);
     this.dirty = false;
     this.frames += 1;
     this.lastFrameMs = performance.now() - started;
   }
 
-  _drawAgents(g, s) {
+  /** An RGBA colour as one little-endian 32-bit pixel, resolved once per colour key. */
+  _pixelColor(key) {
+    let packed = this._packed.get(key);
+    if (packed === undefined) {
+      const probe = document.createElement("canvas").getContext("2d", { willReadFrequently: true });
+      probe.fillStyle = this.colorOf(key);
+      probe.fillRect(0, 0, 1, 1);
+      const [r, g, b] = probe.getImageData(0, 0, 1, 1).data;
+      packed = ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0;
+      this._packed.set(key, packed);
+    }
+    return packed;
+  }
+
+  _drawAgents(g, s, ratio, box) {
+    // Agents are written straight into a pixel buffer (one typed-array pass, no per-agent canvas call),
+    // then composited over the grid with a single drawImage.
+    const width = Math.round(box.width * ratio);
+    const height = Math.round(box.height * ratio);
+    if (!this.agentLayer || this.agentLayer.width !== width || this.agentLayer.height !== height) {
+      this.agentLayer = document.createElement("canvas");
+      this.agentLayer.width = width;
+      this.agentLayer.height = height;
+      this.agentContext = this.agentLayer.getContext("2d");
+      this.agentImage = this.agentContext.createImageData(width, height);
+      this.agentPixels = new Uint32Array(this.agentImage.data.buffer);
+    }
+    const pixels = this.agentPixels;
+    pixels.fill(0);
     const t = Math.min(1, (performance.now() - this.tickAt) / EASE_MS);
-    const size = Math.max(1.5, Math.min(s * 0.3, 10));
-    const half = size / 2;
+    const size = Math.max(2, Math.round(Math.min(s * 0.3, 10) * ratio));
+    const half = size >> 1;
+    const scale = s * ratio;
+    const originX = this.offsetX * ratio;
+    const originY = this.offsetY * ratio;
     let currentKey = null;
-    const order = this.order;
-    for (let k = 0; k < order.length; k += 1) {
-      const i = order[k];
+    let color = 0;
+    for (let i = 0; i < this.count; i += 1) {
       const key = this.colorKey[i];
       if (key !== currentKey) {
-        g.fillStyle = this.colorOf(key);
+        color = this._pixelColor(key);
         currentKey = key;
       }
       const r = this.fromRows[i] + (this.rows[i] - this.fromRows[i]) * t;
       const c = this.fromCols[i] + (this.cols[i] - this.fromCols[i]) * t;
-      g.fillRect(this.offsetX + (c + this.jitterX[i]) * s - half, this.offsetY + (r + this.jitterY[i]) * s - half, size, size);
+      const x0 = Math.round(originX + (c + this.jitterX[i]) * scale) - half;
+      const y0 = Math.round(originY + (r + this.jitterY[i]) * scale) - half;
+      const xStart = Math.max(0, x0);
+      const xEnd = Math.min(width, x0 + size);
+      const yEnd = Math.min(height, y0 + size);
+      for (let y = Math.max(0, y0); y < yEnd; y += 1) {
+        const row = y * width;
+        for (let x = xStart; x < xEnd; x += 1) pixels[row + x] = color;
+      }
     }
+    this.agentContext.putImageData(this.agentImage, 0, 0);
+    g.drawImage(this.agentLayer, 0, 0, box.width, box.height);
     if (this.selected >= 0 && this.selected < this.count) {
       const i = this.selected;
       g.strokeStyle = "#ffffff";
       g.lineWidth = 2;
       g.beginPath();
-      g.arc(this.offsetX + (this.cols[i] + this.jitterX[i]) * s, this.offsetY + (this.rows[i] + this.jitterY[i]) * s, half + 5, 0, 2 * Math.PI);
+      g.arc(this.offsetX + (this.cols[i] + this.jitterX[i]) * s, this.offsetY + (this.rows[i] + this.jitterY[i]) * s, half / ratio + 5, 0, 2 * Math.PI);
       g.stroke();
       g.lineWidth = 1;
     }
@@ -425,6 +465,8 @@ export class WorldCanvas {
 
 export function mountWorld(root, ctx) {
   const errors = errorBox();
+  // Live-connection trouble has its own box: reloading the overlays clears the page's box when it succeeds.
+  const liveErrors = errorBox();
   const worldSelect = el("select", { id: "world-select", "aria-label": "World" });
   const colorSelect = el(
     "select",
@@ -448,6 +490,7 @@ export function mountWorld(root, ctx) {
     root,
     el("h1", {}, "World"),
     errors,
+    liveErrors,
     el("div.toolbar", {}, worldSelect, colorSelect, zoomIn, zoomOut, fitButton, status),
     el("div.world-layout", {},
       el("div.canvas-wrap", {}, canvas),
@@ -543,7 +586,7 @@ export function mountWorld(root, ctx) {
         status.textContent = text;
       },
       error(error) {
-        showError(error, errors);
+        showError(error, liveErrors);
       },
     });
     connection.open();

@@ -104,6 +104,8 @@ export function mountAgentDetail(root, ctx) {
   const title = el("h1", {}, "Agent");
   const facts = el("dl.facts", { id: "agent-facts" });
   const controls = el("div.toolbar", { id: "agent-controls" });
+  // Its own box: the once-a-second status poll clears the page's box whenever it succeeds.
+  const controlErrors = errorBox();
   const beliefsBox = el("div.beliefs", { id: "beliefs" });
   const policyCanvas = el("canvas.chart", { id: "policy-chart", "aria-label": "Policy posterior" });
   const energyCanvas = el("canvas.chart", { id: "energy-chart", "aria-label": "Free energy over time" });
@@ -114,6 +116,7 @@ export function mountAgentDetail(root, ctx) {
     title,
     errors,
     controls,
+    controlErrors,
     el("div.detail-grid", {},
       el("section.card", {}, el("h2", {}, "Status"), facts),
       el("section.card", {}, el("h2", {}, "Beliefs"), beliefsBox),
@@ -142,7 +145,7 @@ export function mountAgentDetail(root, ctx) {
   async function control(action) {
     for (const button of controls.querySelectorAll("button")) button.disabled = true;
     try {
-      await guarded(errors, async () => {
+      await guarded(controlErrors, async () => {
         const result = await ctx.session.request("POST", `/agents/${agentId}/${action}`);
         showStatus(result);
       });

@@ -34,11 +34,15 @@ export function mountCoalitions(root, ctx) {
   const objectivesBody = el("tbody", { id: "objectives-body" });
   const coalitionsBody = el("tbody", { id: "coalitions-body" });
   const result = el("div.result", { id: "form-result", "aria-live": "polite" });
+  // Actions report into their own boxes: the periodic refresh clears the page's box whenever it succeeds.
+  const formationErrors = errorBox();
+  formationErrors.id = "formation-error";
   const canWrite = ctx.session.can("coalitions:write");
   const canCreate = ctx.session.can("objectives:write");
 
   const objectiveForm = el("form.card", { id: "objective-form", novalidate: true });
   const formErrors = errorBox();
+  formErrors.id = "objective-error";
   const name = el("input", { id: "objective-name", required: true, value: "reach the corner" });
   const top = el("input", { id: "objective-top", type: "number", min: "0", value: "0" });
   const left = el("input", { id: "objective-left", type: "number", min: "0", value: "0" });
@@ -73,7 +77,7 @@ export function mountCoalitions(root, ctx) {
     errors,
     el("div.toolbar", {}, worldSelect, el("button", { type: "button", onclick: () => guarded(errors, load) }, "Refresh")),
     canWrite
-      ? el("section.card", {}, el("h2", {}, "Form coalitions"), el("div.toolbar", {}, el("label", { for: "form-algorithm" }, "Algorithm"), algorithm, el("label", { for: "form-seed" }, "Seed"), seed, formButton), result)
+      ? el("section.card", {}, el("h2", {}, "Form coalitions"), el("div.toolbar", {}, el("label", { for: "form-algorithm" }, "Algorithm"), algorithm, el("label", { for: "form-seed" }, "Seed"), seed, formButton), formationErrors, result)
       : el("p.muted", {}, "Your role may not form coalitions."),
     el("section", {}, el("h2", {}, "Objectives"), el("div.table-wrap", {}, el("table.data", {},
       el("thead", {}, el("tr", {}, ["Name", "Region", "Requires", "Value", "Status", "Progress"].map((h) => el("th", { scope: "col" }, h)))),
@@ -106,14 +110,16 @@ export function mountCoalitions(root, ctx) {
       );
     }));
     if (!objectives.items.length) objectivesBody.append(el("tr", {}, el("td", { colSpan: 6 }, "No objectives in this world yet.")));
+    // Keep open member lists open across the periodic refresh.
+    const open = new Set([...coalitionsBody.querySelectorAll("tr")].filter((tr) => tr.querySelector("details[open]")).map((tr) => tr.dataset.coalitionId));
     clear(coalitionsBody, coalitions.items.map((c) =>
-      el("tr", { dataset: { coalitionId: c.id, state: c.state } },
+      el("tr", { dataset: { coalitionId: c.id, state: c.state, algorithm: c.algorithm } },
         el("td.mono", {}, c.id.slice(0, 8)),
         el("td", {}, objectivesById.get(c.objective_id)?.name ?? c.objective_id.slice(0, 8)),
         el("td", {}, el("span.badge", { dataset: { status: c.state } }, c.state)),
         el("td", {}, c.algorithm),
         el("td", {}, fmt(c.value)),
-        el("td", {}, el("details", {}, el("summary", {}, `${c.members.length} agents`), el("ul.members", {}, c.members.map((m) => el("li", {}, el("a", { href: `#/agents/${m}` }, m.slice(0, 8))))))),
+        el("td", {}, el("details", { open: open.has(c.id) }, el("summary", {}, `${c.members.length} agents`), el("ul.members", {}, c.members.map((m) => el("li", {}, el("a", { href: `#/agents/${m}` }, m.slice(0, 8))))))),
       ),
     ));
     if (!coalitions.items.length) coalitionsBody.append(el("tr", {}, el("td", { colSpan: 6 }, "No coalitions in this world yet.")));
@@ -165,7 +171,7 @@ export function mountCoalitions(root, ctx) {
     formButton.disabled = true;
     clear(result, el("p.muted", {}, "Forming…"));
     try {
-      const outcome = await guarded(errors, () => ctx.session.request("POST", "/coalitions/form", {
+      const outcome = await guarded(formationErrors, () => ctx.session.request("POST", "/coalitions/form", {
         world_id: worldSelect.value,
         algorithm: algorithm.value,
         seed: Number(seed.value || 0),
