@@ -9,6 +9,7 @@ export function fitCanvas(canvas, cssHeight) {
   const ratio = window.devicePixelRatio || 1;
   const width = Math.max(50, canvas.clientWidth);
   const height = cssHeight ?? Math.max(50, canvas.clientHeight);
+  if (cssHeight !== undefined) canvas.style.height = `${cssHeight}px`;
   if (canvas.width !== Math.round(width * ratio) || canvas.height !== Math.round(height * ratio)) {
     canvas.width = Math.round(width * ratio);
     canvas.height = Math.round(height * ratio);
@@ -32,13 +33,14 @@ function label(value) {
 }
 
 /** series: [{label, color, values: number[] (null for a gap)}]; drawn against the sample index. */
-export function lineChart(canvas, series, { height = 160, title = "" } = {}) {
+export function lineChart(canvas, series, { height: plotHeight = 120, title = "" } = {}) {
+  // Room above the plot for the title and one legend line per series, so lines never cross the labels.
+  const top = (title ? 22 : 8) + 14 * series.length;
+  const height = top + plotHeight;
   const { context: g, width } = fitCanvas(canvas, height);
   g.clearRect(0, 0, width, height);
   const left = 52;
   const right = 8;
-  // Room above the plot for the title and one legend line per series, so lines never cross the labels.
-  const top = (title ? 22 : 8) + 14 * series.length;
   const bottom = 18;
   const all = series.flatMap((s) => s.values.filter((v) => v !== null && Number.isFinite(v)));
   const [lo, hi] = niceRange(Math.min(...all), Math.max(...all));
@@ -78,7 +80,7 @@ export function lineChart(canvas, series, { height = 160, title = "" } = {}) {
     });
     g.stroke();
     g.fillStyle = s.color;
-    g.fillText(`— ${s.label}`, width - right - 170, (title ? 22 : 8) + 10 + index * 14);
+    g.fillText(`— ${s.label}`, left, (title ? 22 : 8) + 10 + index * 14);
   });
   g.lineWidth = 1;
 }

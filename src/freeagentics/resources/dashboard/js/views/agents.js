@@ -185,7 +185,7 @@ export function mountAgentDetail(root, ctx) {
     lineChart(energyCanvas, [
       { label: "free energy", color: "#f5b942", values: energy },
       { label: "belief entropy (nats)", color: "#4fa3e0", values: entropy },
-    ], { height: 170 });
+    ], { height: 130 });
   }
 
   function showBeliefs(b, position) {
