@@ -19,6 +19,9 @@ observations drawn from ``A``), produced outside the timed region.
   ``N``, plus the per-agent copies of the model exceed ``--jax-memory-gb`` (the table says so).
 - legacy runs at most ``--legacy-seconds`` per configuration; for larger ``N`` its rate is extrapolated
   from the agent-steps it did (the table marks these).
+- "CPU ms/step" is the process CPU time of a step over all threads: on a shared machine it stays close to
+  what the step costs, where wall time stretches with the load; on an idle machine wall time is about CPU
+  time divided by the cores in use.
 - "bytes/agent" is per-agent state: ours ``PopulationState.nbytes_per_agent`` (beliefs, policy posterior,
   last action); pymdp 1.0 the agent pytree's bytes divided by the batch size (it copies the model into
   every batch slot); legacy the NumPy arrays one ``Agent`` object holds.
@@ -46,6 +49,11 @@ def _parse() -> argparse.Namespace:
     )
     parser.add_argument("--engine-threads", type=int, default=None, help="our engine's worker threads")
     parser.add_argument("--markdown", default=None, help="also write the table to this file")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile our engine instead (one thread, cProfile, by function)",
+    )
     return parser.parse_args()
 
 
@@ -95,7 +103,8 @@ class World:
 @dataclass
 class Result:
     rate: float | None = None  # agent-steps per second
-    ms: float | None = None  # ms per population step
+    ms: float | None = None  # ms per population step (wall clock)
+    cpu_ms: float | None = None  # process CPU time per population step, all threads
     nbytes: float | None = None  # per-agent bytes
     compile_s: float | None = None
     note: str = ""
@@ -106,17 +115,19 @@ def bench_ours(cm: CompiledModel, n: int, steps: int, threads: int | None) -> Re
     config = EngineConfig(dtype="float32", num_threads=threads)
     state = init_population(model, config, n)
     world = World(cm, n)
-    times = []
+    times, cpu = [], []
     for i in range(steps + 2):
         obs = world.observe()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         state, actions, _ = step(model, config, state, obs)
-        elapsed = time.perf_counter() - t0
+        elapsed, used = time.perf_counter() - t0, time.process_time() - c0
         if i >= 2:  # the first steps build the model's cached tables
             times.append(elapsed)
+            cpu.append(used)
         world.advance(actions)
     seconds = float(np.median(times))
-    return Result(rate=n / seconds, ms=seconds * 1e3, nbytes=state.nbytes_per_agent)
+    cpu_ms = float(np.median(cpu)) * 1e3
+    return Result(rate=n / seconds, ms=seconds * 1e3, cpu_ms=cpu_ms, nbytes=state.nbytes_per_agent)
 
 
 def bench_jax(cm: CompiledModel, n: int, steps: int, memory_gb: float) -> Result:
@@ -171,21 +182,28 @@ def bench_jax(cm: CompiledModel, n: int, steps: int, memory_gb: float) -> Result
     qs = [jnp.expand_dims(d, -2) for d in agent.D]
     action = -jnp.ones((n, 1), dtype=jnp.int32)
     key = jr.PRNGKey(0)
-    times = []
+    times, cpu = [], []
     for i in range(steps + 1):
         o = [jnp.asarray(obs[:, :1], dtype=jnp.int32)]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         _, new_action, new_qs, _ = compiled(agent, qs, o, action, key)
         jax.block_until_ready(new_action)
-        elapsed = time.perf_counter() - t0
+        elapsed, used = time.perf_counter() - t0, time.process_time() - c0
         if i >= 1:
             times.append(elapsed)
+            cpu.append(used)
         qs = [q[:, -1:] for q in new_qs]
         action = new_action.astype(jnp.int32)
         world.advance(np.asarray(new_action))
         obs = world.observe()
     seconds = float(np.median(times))
-    return Result(rate=n / seconds, ms=seconds * 1e3, nbytes=leaves_bytes(agent) / n, compile_s=compile_s)
+    return Result(
+        rate=n / seconds,
+        ms=seconds * 1e3,
+        cpu_ms=float(np.median(cpu)) * 1e3,
+        nbytes=leaves_bytes(agent) / n,
+        compile_s=compile_s,
+    )
 
 
 def _legacy_nbytes(obj: Any, seen: set[int] | None = None) -> int:
@@ -245,6 +263,35 @@ def bench_legacy(cm: CompiledModel, n: int, seconds_cap: float) -> Result:
     )
 
 
+def profile_ours(cm: CompiledModel, n: int, steps: int) -> None:
+    """Where a step's time goes: cProfile of ``steps`` steps on one thread, by function, as shares."""
+    import cProfile
+    import pstats
+
+    model = GenerativeModel.from_compiled(cm)
+    config = EngineConfig(dtype="float32", num_threads=1)
+    state = init_population(model, config, n)
+    world = World(cm, n)
+    for _ in range(2):
+        state, actions, _ = step(model, config, state, world.observe())
+        world.advance(actions)
+    observations = [world.observe() for _ in range(steps)]
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for obs in observations:
+        state, actions, _ = step(model, config, state, obs)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    entries = stats.stats  # type: ignore[attr-defined]
+    total = sum(v[2] for v in entries.values())
+    top = sorted(entries.items(), key=lambda kv: kv[1][2], reverse=True)[:8]
+    size = cm.metadata.get("height")
+    print(f"# profile: {size}x{size}, policy_len {cm.policy_len}, N={n}")
+    for (filename, line, name), v in top:
+        where = f"{os.path.basename(filename)}:{line}({name})" if line else name
+        print(f"#   {100 * v[2] / total:5.1f} %  {v[2] / steps * 1e3:8.2f} ms/step  {where}")
+
+
 def machine() -> list[str]:
     lines = [f"python {platform.python_version()}, numpy {np.__version__}, {platform.platform()}"]
     try:
@@ -295,12 +342,19 @@ def main() -> None:
     legacy_cap = 0.5 if quick else ARGS.legacy_seconds
     for line in machine():
         print("#", line)
+    if ARGS.profile:
+        for spec in models:
+            size_part, pl_part = spec.split(":")
+            size = int(size_part.split("x")[0])
+            for n in agents:
+                profile_ours(grid_model(size, int(pl_part)), n, steps)
+        return
     header = (
-        "| model | N | ours agent-steps/s | ours ms/step | ours B/agent | pymdp 1.0 agent-steps/s "
-        "| pymdp 1.0 ms/step | pymdp 1.0 compile s | pymdp 1.0 B/agent | ours / pymdp 1.0 "
-        "| legacy agent-steps/s | legacy B/agent | ours / legacy |"
+        "| model | N | ours agent-steps/s | ours ms/step | ours CPU ms/step | ours B/agent "
+        "| pymdp 1.0 agent-steps/s | pymdp 1.0 ms/step | pymdp 1.0 CPU ms/step | pymdp 1.0 compile s "
+        "| pymdp 1.0 B/agent | ours / pymdp 1.0 | legacy agent-steps/s | legacy B/agent | ours / legacy |"
     )
-    rows = [header, "|" + "---|" * 13]
+    rows = [header, "|" + "---|" * 15]
     print(header)
     print(rows[1])
     for spec in models:
@@ -320,7 +374,8 @@ def main() -> None:
             )
             row = (
                 f"| {size}x{size}, policy_len {policy_len} | {n:,} | {fmt(mine.rate)} | {fmt(mine.ms, 2)} | "
-                f"{fmt(mine.nbytes)} | {jax_rate} | {fmt(theirs.ms, 2)} | {fmt(theirs.compile_s, 1)} | "
+                f"{fmt(mine.cpu_ms, 2)} | {fmt(mine.nbytes)} | {jax_rate} | {fmt(theirs.ms, 2)} | "
+                f"{fmt(theirs.cpu_ms, 2)} | {fmt(theirs.compile_s, 1)} | "
                 f"{fmt(theirs.nbytes)} | {ratio_jax} | {old_rate} | {fmt(old.nbytes)} | {ratio_old} |"
             )
             rows.append(row)

@@ -42,7 +42,7 @@ TIE_EPS = 64
 #: Populations at least this large are split over worker threads.
 PARALLEL_MIN_AGENTS = 2048
 #: Target bytes of the largest intermediate array of one chunk of agents (keeps the working set in cache).
-CHUNK_BYTES = 1024 * 1024
+CHUNK_BYTES = 2 * 1024 * 1024
 
 _executor: ThreadPoolExecutor | None = None
 _executor_workers = 0
