@@ -46,10 +46,18 @@ One step does, for every agent at once (the order of pymdp 1.0's ``rollout``):
 5. action: the arg-max (or an ``alpha``-sharpened sample) of ``q_pi`` marginalised onto each control
    factor's first action (``sampling_mode="marginal"``) or of ``q_pi`` itself (``"full"``).
 
-Policies sharing a prefix share its predictions (a policy trie); with deterministic ``B`` prefixes that move
-beliefs identically are merged too. Large populations are split into chunks processed on a thread pool;
-results do not depend on the split. Randomness comes only from the ``numpy.random.Generator`` given to
-:func:`step` (stochastic action selection).
+Deterministic selection takes the first option within 64 machine epsilons of the maximum, so options that
+tie in exact arithmetic stay tied whatever the rounding. Randomness comes only from the
+``numpy.random.Generator`` given to :func:`step` (stochastic action selection): same seed, model,
+config and observations, same results.
+
+Performance: policies sharing a prefix share its predictions (a policy trie); with deterministic ``B``,
+prefixes that move beliefs identically are merged too. When no agent learns ``A`` or ``B`` (pymdp 1.0
+semantics), every predicted outcome and the linear EFE terms of every policy come from one matrix product
+per modality with a table precomputed per model (``GenerativeModel.composites``). Large populations are
+split into chunks of agents that run on a thread pool (``EngineConfig.num_threads``); the split depends
+only on the model, the config and ``N``, so results do not depend on the thread count. Set
+``OPENBLAS_NUM_THREADS=1`` in processes that step large populations: the engine already uses the cores.
 
 Where pymdp's two implementations differ, ``semantics="pymdp"`` follows the 1.0 JAX agent and
 ``semantics="legacy"`` follows ``pymdp.legacy``: legacy normalises ``C`` as ``log(softmax(C) + 1e-16)`` (a
