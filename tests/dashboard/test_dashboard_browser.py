@@ -223,7 +223,7 @@ def test_logout_returns_to_the_login_form_and_the_token_stops_working(
     assert response == 401
 
 
-def test_a_reload_resumes_the_session_with_a_silent_refresh(
+def test_a_reload_resumes_the_session_and_tokens_rotate_silently_before_expiry(
     page: Any, dashboard_server: DashboardServer
 ) -> None:
     login(page, "ada")
@@ -232,6 +232,18 @@ def test_a_reload_resumes_the_session_with_a_silent_refresh(
     page.wait_for_selector("#whoami")
     second = page.evaluate("() => window.freeagenticsDashboard.session.accessToken")
     assert second != first
+
+    # The timer that refreshes before expiry: pulled in to fire in seconds instead of near the 15th minute.
+    page.evaluate("() => window.freeagenticsDashboard.session._schedule(6)")
+    page.wait_for_function(
+        f"() => window.freeagenticsDashboard.session.accessToken !== {second!r}", timeout=60_000
+    )
+    third = page.evaluate("() => window.freeagenticsDashboard.session.accessToken")
+    assert third not in (first, second)
+    assert page.text_content("#whoami") == "ada (admin)"
+    # Still live after the rotation: ticks keep arriving.
+    tick = _snapshot_after(page, -1)["tick"]
+    _snapshot_after(page, tick)
 
 
 def test_the_layout_works_on_a_phone(browser: Any, dashboard_server: DashboardServer) -> None:
