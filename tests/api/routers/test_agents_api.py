@@ -108,18 +108,19 @@ async def test_agent_lifecycle_through_the_api(api: tuple[httpx.AsyncClient, Any
     started = await client.post(f"/api/v1/agents/{agent_id}/start", headers=admin)
     assert started.status_code == 200
     assert started.json()["state"] == "running"
-    await wait_for(
-        lambda: _status(client, admin, agent_id),
-        lambda s: (s["ticks"] or 0) > frozen_ticks + 2,
-        what="ticks to grow after start",
-    )
-
-    before_restart = (await _status(client, admin, agent_id))["ticks"]
+    # Far enough past the stop that a counter reset cannot be mistaken for the few ticks that may pass
+    # between the restart and the response on a loaded machine.
+    before_restart = (
+        await wait_for(
+            lambda: _status(client, admin, agent_id),
+            lambda s: (s["ticks"] or 0) > frozen_ticks + 20,
+            what="ticks to grow after start",
+        )
+    )["ticks"]
     restarted = await client.post(f"/api/v1/agents/{agent_id}/restart", headers=admin)
     assert restarted.status_code == 200, restarted.text
     assert restarted.json()["state"] == "running"
-    assert restarted.json()["ticks"] < before_restart
-    assert restarted.json()["ticks"] <= 2, "restart puts the tick counter back to (near) 0"
+    assert restarted.json()["ticks"] < before_restart - 10, "restart puts the tick counter back to 0"
 
     beliefs = await client.get(f"/api/v1/agents/{agent_id}/beliefs", headers=admin)
     assert beliefs.status_code == 200, beliefs.text
