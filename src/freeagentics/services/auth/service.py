@@ -1,11 +1,13 @@
 """Login, refresh with rotation and reuse detection, logout, token authentication, and user management.
 
+Argon2 runs in worker threads (argon2-cffi releases the GIL), so a login never stalls the event loop.
 Every failure a client can cause raises :class:`AuthenticationFailedError` with one public message; the
 precise reason goes to the audit log only. Nothing here commits: the request or command boundary does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import unicodedata
@@ -113,14 +115,14 @@ class AuthService:
         user = await self.users.by_username(username) if USERNAME_PATTERN.fullmatch(username) else None
         if user is None:
             # Same Argon2 cost as a real check, so timing does not reveal which usernames exist.
-            self.hasher.verify_dummy(password)
+            await asyncio.to_thread(self.hasher.verify_dummy, password)
             raise self._fail("unknown user", user=username)
-        if not self.hasher.verify(user.password_hash, password):
+        if not await asyncio.to_thread(self.hasher.verify, user.password_hash, password):
             raise self._fail("wrong password", user=user.username)
         if not user.is_active:
             raise self._fail("user deactivated", user=user.username)
         if self.hasher.needs_rehash(user.password_hash):
-            await self.users.set_password_hash(user.id, self.hasher.hash(password))
+            await self.users.set_password_hash(user.id, await asyncio.to_thread(self.hasher.hash, password))
         pair = await self._issue_pair(user, uuid.uuid4().hex)
         self.audit.record("login_success", reason="password accepted", user=user.username)
         return pair
@@ -200,7 +202,8 @@ class AuthService:
     ) -> UserRecord:
         validate_username(username)
         validate_password(password, min_password_length)
-        user = await self.users.create(username, self.hasher.hash(password), role)
+        password_hash = await asyncio.to_thread(self.hasher.hash, password)
+        user = await self.users.create(username, password_hash, role)
         self.audit.record(
             "user_created", reason=f"created by {actor}", user=actor, target=user.username, role=role.value
         )
