@@ -135,7 +135,17 @@ async def build_container(settings: Settings) -> Container:
     )
     await security.ip_blocks.load()
     supervisor = build_supervisor(settings, config, engine, session_factory, metrics)
-    coordinator = CoalitionCoordinator(supervisor, coalition_unit_of_work(session_factory), metrics)
+    coordinator = CoalitionCoordinator(
+        supervisor,
+        coalition_unit_of_work(session_factory),
+        metrics,
+        formation_interval_seconds=config.current.agent.coalition_formation_interval_seconds,
+    )
+
+    def apply_formation_interval(new: OperatorConfig) -> None:
+        coordinator.formation_interval_seconds = new.agent.coalition_formation_interval_seconds
+
+    config.subscribe(apply_formation_interval)
     supervisor.add_tick_listener(coordinator.on_tick)
     logger.info(
         "container_ready",

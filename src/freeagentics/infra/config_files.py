@@ -44,6 +44,8 @@ class AgentConfig(_Strict):
     checkpoint_every_ticks: int = Field(default=50, ge=1, le=1_000_000)
     max_agents: int = Field(default=200_000, ge=1, le=10_000_000)
     max_batch_create: int = Field(default=10_000, ge=1, le=100_000)
+    coalition_formation_interval_seconds: float = Field(default=10.0, ge=0, le=86_400)
+    """How often the coordinator forms coalitions for open objectives by itself; 0 turns that off."""
 
 
 class PoolConfig(_Strict):

@@ -27,6 +27,7 @@ Coalitions (:class:`~freeagentics.services.metrics_ports.CoalitionMetrics`):
 
 - ``freeagentics_coalitions{state}`` gauge (forming, active, completed, dissolved)
 - ``freeagentics_coalition_formation_duration_seconds`` histogram
+- ``freeagentics_coalition_value_achieved_total`` counter (value x priority of completed objectives)
 
 Security (:class:`~freeagentics.services.metrics_ports.SecurityMetrics`):
 
@@ -315,6 +316,11 @@ class PrometheusMetrics:
             buckets=FORMATION_DURATION_BUCKETS,
             registry=registry,
         )
+        self.coalition_value_achieved = Counter(
+            "freeagentics_coalition_value_achieved",
+            "Value (times priority) credited for objectives completed by coalitions",
+            registry=registry,
+        )
         self.authentication_failures = Counter(
             "freeagentics_authentication_failures", "Failed authentication attempts", registry=registry
         )
@@ -413,6 +419,9 @@ class PrometheusMetrics:
 
     def formation_completed(self, duration_seconds: float) -> None:
         self.coalition_formation_duration.observe(duration_seconds)
+
+    def value_achieved(self, value: float) -> None:
+        self.coalition_value_achieved.inc(value)
 
     # SecurityMetrics --------------------------------------------------------------------------------------
 

@@ -70,6 +70,10 @@ class CoalitionMetrics(Protocol):
 
     def formation_completed(self, duration_seconds: float) -> None: ...
 
+    def value_achieved(self, value: float) -> None:
+        """An objective completed; ``value`` (value x priority) was credited."""
+        ...
+
 
 class SecurityMetrics(Protocol):
     """What the security code reports (the same shape as ``services.auth.ports.SecurityMetrics``)."""
@@ -93,6 +97,7 @@ class RecordingMetrics:
     thread_pool_utilization: dict[str, float] = field(default_factory=dict)
     coalitions_by_state: dict[str, int] = field(default_factory=dict)
     formation_durations: list[float] = field(default_factory=list)
+    coalition_value: float = 0.0
     authentication_failures: int = 0
     rate_limit_violations: dict[str, int] = field(default_factory=dict)
     security_events: dict[str, int] = field(default_factory=dict)
@@ -120,6 +125,11 @@ class RecordingMetrics:
 
     def formation_completed(self, duration_seconds: float) -> None:
         self.formation_durations.append(duration_seconds)
+
+    def value_achieved(self, value: float) -> None:
+        if value < 0:
+            raise ValueError(f"credited value must be >= 0, got {value}")
+        self.coalition_value += value
 
     def authentication_failed(self) -> None:
         self.authentication_failures += 1

@@ -20,6 +20,13 @@ WORLD = {
 }
 
 
+def _manual_formation_only(settings):
+    """Periodic formation off, so each test decides when coalitions form."""
+    settings.config_dir.mkdir(parents=True, exist_ok=True)
+    (settings.config_dir / "agent_config.yaml").write_text("coalition_formation_interval_seconds: 0\n")
+    return settings
+
+
 async def _world_with_agents(client, headers, count=3, capabilities=None):
     response = await client.post(
         "/api/v1/worlds", json={"name": "w", "spec": WORLD, "seed": 3}, headers=headers
@@ -58,7 +65,7 @@ async def _until(predicate, seconds=60.0):
 async def test_a_coalition_walks_to_its_objective_and_completes(
     settings_env, app_client, auth_headers
 ) -> None:
-    settings = settings_env()
+    settings = _manual_formation_only(settings_env())
     async with app_client(settings) as (client, _app):
         headers = await auth_headers(client, "researcher")
         world_id, agent_ids = await _world_with_agents(client, headers)
@@ -107,7 +114,7 @@ async def test_a_coalition_walks_to_its_objective_and_completes(
 
 
 async def test_an_agent_is_never_in_two_live_coalitions(settings_env, app_client, auth_headers) -> None:
-    async with app_client(settings_env()) as (client, _app):
+    async with app_client(_manual_formation_only(settings_env())) as (client, _app):
         headers = await auth_headers(client, "researcher")
         world_id, _ = await _world_with_agents(client, headers, count=2)
         for corner in ([0, 0], [0, 5]):
@@ -160,7 +167,7 @@ async def test_an_agent_is_never_in_two_live_coalitions(settings_env, app_client
 async def test_invalid_objectives_are_422_and_nothing_is_written(
     settings_env, app_client, auth_headers, body, where
 ) -> None:
-    async with app_client(settings_env()) as (client, _app):
+    async with app_client(_manual_formation_only(settings_env())) as (client, _app):
         headers = await auth_headers(client, "researcher")
         world_id, _ = await _world_with_agents(client, headers, count=1)
         payload = {
@@ -181,7 +188,7 @@ async def test_invalid_objectives_are_422_and_nothing_is_written(
 
 
 async def test_objectives_follow_ownership_and_roles(settings_env, app_client, auth_headers) -> None:
-    async with app_client(settings_env()) as (client, _app):
+    async with app_client(_manual_formation_only(settings_env())) as (client, _app):
         alice = await auth_headers(client, "researcher", username="alice")
         bob = await auth_headers(client, "researcher", username="bob")
         observer = await auth_headers(client, "observer", username="olga")
@@ -208,3 +215,36 @@ async def test_objectives_follow_ownership_and_roles(settings_env, app_client, a
         assert patched.json()["value"] == 7
         assert (await client.delete(f"/api/v1/objectives/{objective_id}", headers=alice)).status_code == 204
         assert (await client.get(f"/api/v1/objectives/{objective_id}", headers=alice)).status_code == 404
+
+
+async def test_coalitions_form_periodically_for_open_objectives(
+    settings_env, app_client, auth_headers
+) -> None:
+    settings = settings_env()
+    settings.config_dir.mkdir(parents=True, exist_ok=True)
+    (settings.config_dir / "agent_config.yaml").write_text("coalition_formation_interval_seconds: 0.5\n")
+    async with app_client(settings) as (client, _app):
+        headers = await auth_headers(client, "researcher")
+        world_id, _ = await _world_with_agents(client, headers, count=2)
+        created = await client.post(
+            "/api/v1/objectives",
+            json={
+                "world_id": world_id,
+                "name": "o",
+                "region": {"cell": [0, 0]},
+                "required": {"explore": 1},
+                "value": 3,
+            },
+            headers=headers,
+        )
+        objective_id = created.json()["id"]
+
+        async def formed():
+            items = (await client.get(f"/api/v1/coalitions?world_id={world_id}", headers=headers)).json()[
+                "items"
+            ]
+            return items or None
+
+        coalitions = await _until(formed)
+        assert coalitions[0]["objective_id"] == objective_id
+        assert coalitions[0]["algorithm"] == "scalable"

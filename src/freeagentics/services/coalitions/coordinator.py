@@ -58,13 +58,13 @@ class CoalitionCoordinator:
         self._metrics = metrics
         self.events = events
         self._check_interval = check_interval_seconds
-        self._formation_interval = formation_interval_seconds
+        self.formation_interval_seconds = formation_interval_seconds
         self._last_check = 0.0
         self._last_formation = 0.0
         self._steered: set[uuid.UUID] = set()
         self._owner_generation: float | None = None
         self._running: asyncio.Task[None] | None = None
-        self.value_achieved = 0.0
+        self.value_credited_total = 0.0
 
     def live_view(self, world_id: uuid.UUID) -> Any:
         if not self._supervisor.is_owner:
@@ -150,7 +150,9 @@ class CoalitionCoordinator:
                 self._owner_generation = self._supervisor.owner_since
                 self._steered.clear()
             await self.check_progress()
-            if time.monotonic() - self._last_formation >= self._formation_interval:
+            if self.formation_interval_seconds > 0 and (
+                time.monotonic() - self._last_formation >= self.formation_interval_seconds
+            ):
                 self._last_formation = time.monotonic()
                 await self.form_periodically()
         except Exception:
@@ -185,7 +187,9 @@ class CoalitionCoordinator:
                         value_credited=credited,
                         completed_at=dt.datetime.now(dt.UTC),
                     )
-                    self.value_achieved += credited
+                    self.value_credited_total += credited
+                    if self._metrics is not None:
+                        self._metrics.value_achieved(credited)
                     self.release(coalition.id, coalition.member_ids)
                     self._emit(coalition.world_id, coalition, "completed")
                     logger.info(
