@@ -14,7 +14,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from freeagentics.infra.db import migrate
 from freeagentics.infra.db.base import Base
 
-EXPECTED_TABLES = {"users", "worlds", "agents"} | {"refresh_tokens", "token_revocations", "blocked_ips"} | {"world_checkpoints"} | {"objectives", "coalitions", "coalition_members"}
+EXPECTED_TABLES = (
+    {"users", "worlds", "agents"}
+    | {"refresh_tokens", "token_revocations", "blocked_ips"}
+    | {"world_checkpoints"}
+    | {"objectives", "coalitions", "coalition_members"}
+)
 
 
 async def _tables_and_diff(url: str) -> tuple[set[str], list]:
