@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from freeagentics.infra.db.repositories.security import BlockedIpRepository
 from freeagentics.infra.logging import log_fields
+from freeagentics.infra.security.circuit import RedisCircuit
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,9 @@ class IpBlockList:
         client: aioredis.Redis | None,
         key_prefix: str,
         session_factory: async_sessionmaker[AsyncSession],
+        circuit: RedisCircuit | None = None,
     ) -> None:
+        self._circuit = circuit or RedisCircuit()
         self._client = client
         self._prefix = key_prefix
         self._session_factory = session_factory
@@ -86,11 +89,11 @@ class IpBlockList:
         return lifted
 
     async def is_blocked(self, ip: str) -> bool:
-        if self._client is not None:
+        if self._client is not None and not self._circuit.is_open:
             try:
                 return bool(await self._client.exists(self._key(ip)))
             except (RedisError, OSError):
-                pass
+                self._circuit.failed()
         elif time.monotonic() - self._local_read_at > self.LOCAL_REFRESH_SECONDS:
             await self.load()
         expiry = self._local.get(ip)

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from freeagentics.infra.logging import log_fields
+from freeagentics.infra.security.circuit import RedisCircuit, RedisUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +120,13 @@ class ResilientRateLimiter:
     """Redis first. When Redis fails, classes in ``fail_closed`` raise and the others use a local limiter."""
 
     def __init__(
-        self, primary: RedisRateLimiter | None, fallback: InProcessRateLimiter, fail_closed: frozenset[str]
+        self,
+        primary: RedisRateLimiter | None,
+        fallback: InProcessRateLimiter,
+        fail_closed: frozenset[str],
+        circuit: RedisCircuit | None = None,
     ) -> None:
+        self._circuit = circuit or RedisCircuit()
         self._primary = primary
         self._fallback = fallback
         self._fail_closed = fail_closed
@@ -134,8 +140,11 @@ class ResilientRateLimiter:
         if self._primary is None:
             return await self._fallback.hit(route_class, subject, limit, window_seconds)
         try:
+            self._circuit.check()
             return await self._primary.hit(route_class, subject, limit, window_seconds)
         except (RedisError, OSError) as exc:
+            if not isinstance(exc, RedisUnavailableError):
+                self._circuit.failed()
             now = time.monotonic()
             if now - self._last_warning > 60:
                 self._last_warning = now

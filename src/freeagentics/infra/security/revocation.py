@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from freeagentics.infra.db.repositories.tokens import TokenRevocationRepository
 from freeagentics.infra.logging import log_fields
+from freeagentics.infra.security.circuit import RedisCircuit
 
 logger = logging.getLogger(__name__)
 
@@ -32,26 +33,40 @@ def _remaining_ms(expires_at: dt.datetime, now: dt.datetime) -> int:
 
 
 class RedisRevocationList:
-    def __init__(self, client: aioredis.Redis, key_prefix: str = "") -> None:
+    def __init__(
+        self, client: aioredis.Redis, key_prefix: str = "", circuit: RedisCircuit | None = None
+    ) -> None:
         self.client = client
         self.prefix = key_prefix
+        self.circuit = circuit or RedisCircuit()
 
     async def add(self, token_id: str, expires_at: dt.datetime) -> None:
         ttl = _remaining_ms(expires_at, dt.datetime.now(dt.UTC))
         if ttl > 0:
-            await self.client.set(f"{self.prefix}{BLACKLIST_PREFIX}{token_id}", "1", px=ttl)
+            self.circuit.check()
+            try:
+                await self.client.set(f"{self.prefix}{BLACKLIST_PREFIX}{token_id}", "1", px=ttl)
+            except (RedisError, OSError):
+                self.circuit.failed()
+                raise
 
     async def contains(self, token_ids: list[str]) -> bool | None:
         """True/False from Redis, or None when Redis has not been loaded from the database."""
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.exists(self.prefix + LOADED_MARKER)
-            pipe.exists(*[f"{self.prefix}{BLACKLIST_PREFIX}{token_id}" for token_id in token_ids])
-            loaded, revoked = await pipe.execute()
+        self.circuit.check()
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.exists(self.prefix + LOADED_MARKER)
+                pipe.exists(*[f"{self.prefix}{BLACKLIST_PREFIX}{token_id}" for token_id in token_ids])
+                loaded, revoked = await pipe.execute()
+        except (RedisError, OSError):
+            self.circuit.failed()
+            raise
         if not loaded:
             return None
         return bool(revoked)
 
     async def load(self, entries: list[tuple[str, dt.datetime]]) -> None:
+        self.circuit.check()
         now = dt.datetime.now(dt.UTC)
         async with self.client.pipeline(transaction=False) as pipe:
             for token_id, expires_at in entries:

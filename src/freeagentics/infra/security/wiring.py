@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from freeagentics.config import Settings
 from freeagentics.infra.cache import create_redis_client
 from freeagentics.infra.security.audit import AuditLogger
+from freeagentics.infra.security.circuit import RedisCircuit
 from freeagentics.infra.security.ip_blocks import IpBlockList
 from freeagentics.infra.security.keys import KeyRing, add_key, read_key_dir
 from freeagentics.infra.security.passwords import Argon2PasswordHasher
@@ -81,13 +82,15 @@ def build_security_adapters(
         create_redis_client(settings.redis_url, settings.redis) if settings.redis_url is not None else None
     )
     prefix = settings.redis.key_prefix
+    circuit = RedisCircuit()
     revocations: RevocationList = (
-        RedisRevocationList(client, prefix) if client is not None else LocalRevocationList()
+        RedisRevocationList(client, prefix, circuit) if client is not None else LocalRevocationList()
     )
     limiter = ResilientRateLimiter(
         RedisRateLimiter(client, prefix) if client is not None else None,
         InProcessRateLimiter(),
         FAIL_CLOSED_CLASSES,
+        circuit,
     )
     return SecurityAdapters(
         keys=keys,
@@ -97,7 +100,7 @@ def build_security_adapters(
         ),
         revocations=revocations,
         rate_limiter=limiter,
-        ip_blocks=IpBlockList(client, prefix, session_factory),
+        ip_blocks=IpBlockList(client, prefix, session_factory, circuit),
         audit=AuditLogger(),
         metrics=metrics,
         redis=client,

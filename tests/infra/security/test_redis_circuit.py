@@ -1,0 +1,59 @@
+"""The Redis breaker opens on a failure, skips Redis during the cooldown, and closes after it."""
+
+from __future__ import annotations
+
+import pytest
+import redis.asyncio as aioredis
+from tests.conftest import closed_port
+
+from freeagentics.infra.security.circuit import RedisCircuit, RedisUnavailableError
+from freeagentics.infra.security.rate_limit import (
+    InProcessRateLimiter,
+    RedisRateLimiter,
+    ResilientRateLimiter,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_opens_then_closes_after_the_cooldown() -> None:
+    clock = Clock()
+    circuit = RedisCircuit(cooldown_seconds=5, clock=clock)
+    circuit.check()
+    circuit.failed()
+    with pytest.raises(RedisUnavailableError):
+        circuit.check()
+    clock.now = 5.1
+    circuit.check()
+
+
+class CountingLimiter(RedisRateLimiter):
+    def __init__(self, client: aioredis.Redis) -> None:
+        super().__init__(client)
+        self.calls = 0
+
+    async def hit(self, route_class: str, subject: str, limit: int, window_seconds: float):
+        self.calls += 1
+        return await super().hit(route_class, subject, limit, window_seconds)
+
+
+async def test_an_open_breaker_skips_redis_for_every_request() -> None:
+    client = aioredis.Redis.from_url(f"redis://127.0.0.1:{closed_port()}/0", socket_connect_timeout=0.2)
+    primary = CountingLimiter(client)
+    clock = Clock()
+    limiter = ResilientRateLimiter(
+        primary, InProcessRateLimiter(), frozenset({"auth"}), RedisCircuit(cooldown_seconds=5, clock=clock)
+    )
+    decisions = [await limiter.hit("read", "ip:1", 10, 60) for _ in range(5)]
+    assert all(decision.backend == "in-process" for decision in decisions)
+    assert primary.calls == 1
+    clock.now = 6
+    await limiter.hit("read", "ip:1", 10, 60)
+    assert primary.calls == 2
+    await client.aclose()
