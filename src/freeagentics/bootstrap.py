@@ -131,7 +131,12 @@ async def build_container(settings: Settings) -> Container:
         return any(address in network for network in protected)
 
     security_monitor = SecurityMonitor(
-        thresholds, security.audit, security.metrics, security.ip_blocks, never_block=never_block
+        thresholds,
+        security.audit,
+        security.metrics,
+        security.ip_blocks,
+        never_block=never_block,
+        counter=security.window_counter,
     )
     await security.ip_blocks.load()
     supervisor = build_supervisor(settings, config, engine, session_factory, metrics)

@@ -3,9 +3,10 @@
 Crossing a threshold (per client IP, or overall) raises an alert: one ``security_event`` audit record and a
 metric. An IP that raises ``block_after_alerts`` alerts within ``block_window_seconds`` is blocked for
 ``block_seconds`` (the block itself is enforced by the API's middleware through :class:`IpBlocker`).
-Counters are per process; each process alerts on what it sees. Addresses for which ``never_block`` is true
-(the trusted networks and proxies: blocking loopback would lock out the operator, blocking the proxy
-everyone) raise alerts but are never blocked.
+With Redis the counters are shared by every process (``security_window:*`` keys, each with an expiry);
+otherwise, and while Redis is down, each process counts what it sees. Addresses for which
+``never_block`` is true (the trusted networks and proxies: blocking loopback would lock out the operator,
+blocking the proxy everyone) raise alerts but are never blocked.
 """
 
 from __future__ import annotations
@@ -33,6 +34,25 @@ class MonitorThresholds:
 
 class IpBlocker(Protocol):
     async def block(self, ip: str, seconds: float, reason: str) -> None: ...
+
+
+class WindowCounter(Protocol):
+    """Adds one event under ``key`` and returns how many happened within the last ``window`` seconds.
+
+    The Redis adapter shares the counts between processes; :class:`InProcessWindowCounter` is the
+    embedded default and the fallback.
+    """
+
+    async def add(self, key: str, window: float) -> int: ...
+
+
+class InProcessWindowCounter:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._counter = _SlidingCounter()
+        self._clock = clock
+
+    async def add(self, key: str, window: float) -> int:
+        return self._counter.add(key, self._clock(), window)
 
 
 class _SlidingCounter:
@@ -64,15 +84,15 @@ class SecurityMonitor:
         blocker: IpBlocker,
         clock: Callable[[], float] = time.monotonic,
         never_block: Callable[[str], bool] = lambda _ip: False,
+        counter: WindowCounter | None = None,
     ) -> None:
         self._thresholds = thresholds
         self._audit = audit
         self._metrics = metrics
         self._blocker = blocker
-        self._clock = clock
         self._never_block = never_block
-        self._events = _SlidingCounter()
-        self._alerts = _SlidingCounter()
+        self._events: WindowCounter = counter or InProcessWindowCounter(clock)
+        self._alerts: WindowCounter = counter or InProcessWindowCounter(clock)
 
     async def authentication_failed(self, ip: str | None) -> None:
         limit = self._thresholds().authentication_failures_per_minute
@@ -83,17 +103,16 @@ class SecurityMonitor:
         await self._observe("rate_limit_violations", ip, limit)
 
     async def _observe(self, kind: str, ip: str | None, limit: int) -> None:
-        now = self._clock()
-        overall = self._events.add(f"{kind}:*", now, WINDOW_SECONDS)
+        overall = await self._events.add(f"{kind}:*", WINDOW_SECONDS)
         if overall == limit + 1:
             self._alert(f"{kind}_overall", None, overall, limit)
         if ip is None:
             return
-        per_ip = self._events.add(f"{kind}:{ip}", now, WINDOW_SECONDS)
+        per_ip = await self._events.add(f"{kind}:{ip}", WINDOW_SECONDS)
         # Alert once when the threshold is crossed, and again for each further threshold's worth of events.
         if per_ip > limit and (per_ip - limit - 1) % limit == 0:
             self._alert(f"{kind}_per_ip", ip, per_ip, limit)
-            await self._maybe_block(ip, kind, now)
+            await self._maybe_block(ip, kind)
 
     def _alert(self, kind: str, ip: str | None, count: int, limit: int) -> None:
         self._metrics.security_event(kind)
@@ -107,9 +126,9 @@ class SecurityMonitor:
             **({"client_ip": ip} if ip else {}),
         )
 
-    async def _maybe_block(self, ip: str, kind: str, now: float) -> None:
+    async def _maybe_block(self, ip: str, kind: str) -> None:
         rules = self._thresholds()
-        alerts = self._alerts.add(ip, now, rules.block_window_seconds)
+        alerts = await self._alerts.add(f"alerts:{ip}", rules.block_window_seconds)
         if alerts < rules.block_after_alerts or self._never_block(ip):
             return
         reason = f"{alerts} alerts ({kind}) within {int(rules.block_window_seconds)} s"

@@ -57,3 +57,26 @@ async def test_an_open_breaker_skips_redis_for_every_request() -> None:
     await limiter.hit("read", "ip:1", 10, 60)
     assert primary.calls == 2
     await client.aclose()
+
+
+@pytest.mark.integration
+async def test_monitoring_windows_are_shared_through_redis_and_expire(redis_url, redis_prefix) -> None:
+    from freeagentics.infra.security.window_counter import RedisWindowCounter
+
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    process_a = RedisWindowCounter(client, redis_prefix, RedisCircuit())
+    process_b = RedisWindowCounter(client, redis_prefix, RedisCircuit())
+    counts = [await counter.add("auth:1.2.3.4", 60) for counter in (process_a, process_b, process_a)]
+    assert counts == [1, 2, 3]
+    key = f"{redis_prefix}security_window:auth:1.2.3.4"
+    assert 0 < await client.pttl(key) <= 60_000
+    await client.aclose()
+
+
+async def test_monitoring_windows_fall_back_to_the_process_when_redis_fails() -> None:
+    from freeagentics.infra.security.window_counter import RedisWindowCounter
+
+    client = aioredis.Redis.from_url(f"redis://127.0.0.1:{closed_port()}/0", socket_connect_timeout=0.2)
+    counter = RedisWindowCounter(client, "", RedisCircuit())
+    assert [await counter.add("k", 60) for _ in range(3)] == [1, 2, 3]
+    await client.aclose()

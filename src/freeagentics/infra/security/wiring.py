@@ -27,7 +27,9 @@ from freeagentics.infra.security.revocation import (
     RevocationList,
 )
 from freeagentics.infra.security.tokens import JwtCodec
+from freeagentics.infra.security.window_counter import RedisWindowCounter
 from freeagentics.services.auth.ports import SecurityMetrics
+from freeagentics.services.security_monitor import InProcessWindowCounter, WindowCounter
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,7 @@ class SecurityAdapters:
     revocations: RevocationList
     rate_limiter: ResilientRateLimiter
     ip_blocks: IpBlockList
+    window_counter: WindowCounter
     audit: AuditLogger
     metrics: SecurityMetrics
     redis: aioredis.Redis | None
@@ -101,6 +104,9 @@ def build_security_adapters(
         revocations=revocations,
         rate_limiter=limiter,
         ip_blocks=IpBlockList(client, prefix, session_factory, circuit),
+        window_counter=(
+            RedisWindowCounter(client, prefix, circuit) if client is not None else InProcessWindowCounter()
+        ),
         audit=AuditLogger(),
         metrics=metrics,
         redis=client,
