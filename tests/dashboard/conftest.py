@@ -1,8 +1,10 @@
 """A real server process with a small live world and three users, and Debian's chromium under Playwright.
 
-One server serves the whole session (starting one takes seconds, more on a loaded machine); each test gets a fresh browser context, so
-no session leaks between tests. Without /usr/bin/chromium the tests skip loudly, and fail under CI=true
-(``scripts/ci/ensure_chromium.sh`` installs it). Playwright never downloads a browser here.
+One server serves the whole module (starting one takes seconds, more on a loaded machine); each test gets a
+fresh browser context, so no session leaks between tests. Module scope, not session: the sync Playwright API
+keeps an event loop running while it is open, and async tests later in the run could not start theirs.
+Without /usr/bin/chromium the tests skip loudly, and fail under CI=true (``scripts/ci/ensure_chromium.sh``
+installs it). Playwright never downloads a browser here.
 """
 
 from __future__ import annotations
@@ -161,7 +163,7 @@ def _populate(server: DashboardServer) -> None:
     server.agent_ids = [str(agent_id) for agent_id in created.json()["ids"]]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium_path() -> Path:
     if not CHROMIUM.exists():
         missing_service(
@@ -170,7 +172,7 @@ def chromium_path() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dashboard_server(
     tmp_path_factory: pytest.TempPathFactory, chromium_path: Path
 ) -> Iterator[DashboardServer]:
@@ -201,7 +203,7 @@ def dashboard_server(
             process.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path: Path) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 

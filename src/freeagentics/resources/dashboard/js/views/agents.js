@@ -2,7 +2,8 @@
 // policy posterior, free energy over time, recent actions and (with agents:control) start/stop/restart.
 
 import { barChart, heatmap, lineChart } from "../charts.js";
-import { clear, el, errorBox, fmt, guarded } from "../ui.js";
+import { LiveConnection } from "../live.js";
+import { clear, el, errorBox, fmt, guarded, showError } from "../ui.js";
 
 const STATUSES = ["", "created", "running", "stopped", "error"];
 const PAGE_SIZES = [25, 50, 100];
@@ -130,6 +131,11 @@ export function mountAgentDetail(root, ctx) {
   const entropy = [];
   const recent = [];
   let lastTicks = null;
+  let latestEntropy = null;
+  let liveFeed = false;
+  let connection = null;
+  const actionNames = new Map();
+  actions.append(el("li", {}, "none yet"));
   let walls = [];
   let stopped = false;
   let timer = 0;
@@ -168,23 +174,30 @@ export function mountAgentDetail(root, ctx) {
       ["Last error", s.last_error ?? "none"],
     ];
     clear(facts, rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
-    if (s.ticks !== null && s.ticks !== lastTicks) {
-      lastTicks = s.ticks;
-      energy.push(s.free_energy);
-      entropy.push(s.belief_entropy);
-      if (energy.length > HISTORY) {
-        energy.shift();
-        entropy.shift();
-      }
-      if (s.last_action_name || s.last_action !== null) {
-        recent.unshift(`tick ${s.ticks}: ${s.last_action_name ?? s.last_action}${s.position ? ` → [${s.position.join(", ")}]` : ""}`);
-        recent.length = Math.min(recent.length, 15);
-      }
+    if (s.last_action !== null && s.last_action_name) actionNames.set(s.last_action, s.last_action_name);
+    latestEntropy = s.belief_entropy;
+    // The live feed records every tick; polling fills in only while it is not connected.
+    if (!liveFeed) record(s.ticks, s.free_energy, s.last_action, s.position);
+  }
+
+  function record(ticks, freeEnergy, action, position) {
+    if (ticks === null || ticks === lastTicks) return;
+    lastTicks = ticks;
+    energy.push(freeEnergy);
+    entropy.push(latestEntropy);
+    if (energy.length > HISTORY) {
+      energy.shift();
+      entropy.shift();
     }
-    clear(actions, recent.length ? recent.map((line) => el("li", {}, line)) : el("li", {}, "none yet"));
+    if (action !== null && action !== undefined) {
+      const name = actionNames.get(action) ?? `action ${action}`;
+      recent.unshift(`tick ${ticks}: ${name}${position ? ` → [${position.join(", ")}]` : ""}`);
+      recent.length = Math.min(recent.length, 15);
+    }
+    clear(actions, recent.map((line) => el("li", {}, line)));
     lineChart(energyCanvas, [
       { label: "free energy", color: "#f5b942", values: energy },
-      { label: "belief entropy (nats)", color: "#4fa3e0", values: entropy },
+      { label: "belief entropy (nats, at the last poll)", color: "#4fa3e0", values: entropy },
     ], { height: 130 });
   }
 
@@ -237,6 +250,22 @@ export function mountAgentDetail(root, ctx) {
     if (agent.world_id) {
       const world = await ctx.session.request("GET", `/worlds/${agent.world_id}`);
       walls = world.spec.walls || [];
+      // Every tick of this one agent over the WebSocket, so no action falls between two polls.
+      connection = new LiveConnection(ctx.session, { world_id: agent.world_id, agent_ids: [agentId], max_hz: 10 }, {
+        message(data) {
+          if (data.type !== "agents") return;
+          const mine = data.agents.find((a) => a.id === agentId);
+          if (mine) record(mine.ticks, mine.free_energy, mine.last_action, [mine.row, mine.col]);
+        },
+        status(text) {
+          liveFeed = text === "live";
+        },
+        error(error) {
+          liveFeed = false;
+          showError(error, controlErrors);
+        },
+      });
+      connection.open();
     }
     root.dataset.agentId = agentId;
   }).then(loop);
@@ -244,5 +273,6 @@ export function mountAgentDetail(root, ctx) {
   return () => {
     stopped = true;
     clearTimeout(timer);
+    if (connection) connection.close();
   };
 }
