@@ -288,3 +288,21 @@ async def test_an_unreadable_checkpoint_restores_the_agents_from_their_priors(
         lambda: _ticks_of(supervisor, agent), lambda t: (t or 0) >= 2, what="ticks from the priors"
     )
     assert supervisor.is_owner
+
+
+async def test_agents_committed_late_by_a_long_transaction_still_join(
+    running: tuple[RuntimeSupervisor, MemoryStore, MemoryLock],
+) -> None:
+    # A batch of thousands of agents is stamped when validated and committed seconds later; rows stamped
+    # before the reconciliation window must not be missed for good.
+    supervisor, store, _ = running
+    world = store.add_world()
+    first = store.add_agent(world, seed=1)
+    await supervisor.start()
+    await wait_for(lambda: _ticks_of(supervisor, first), lambda t: (t or 0) >= 1, what="first agent")
+    late = store.add_agent(world, seed=2)
+    store.agents[late] = replace(
+        store.agents[late], updated_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    )
+    assert await supervisor.sync_now()
+    await wait_for(lambda: _ticks_of(supervisor, late), lambda t: (t or 0) >= 1, what="the late agent to run")

@@ -142,6 +142,8 @@ class RuntimeSupervisor:
         self._sync_requested = asyncio.Event()
         self._sync_done: asyncio.Event = asyncio.Event()
         self._known: dict[uuid.UUID, _Known] = {}
+        # Agents this runtime cannot run (no world, or a model that does not build); never reloaded for.
+        self._ignored: set[uuid.UUID] = set()
         self._worlds: dict[uuid.UUID, WorldRecord] = {}
         self._last_sync: dt.datetime | None = None
         self.is_owner = False
@@ -226,6 +228,7 @@ class RuntimeSupervisor:
         self.runtime = AgentRuntime(self.engine_pool)
         self.runtime.emergency = self.options.emergency_mode
         self._known.clear()
+        self._ignored.clear()
         self._worlds = {w.id: w for w in worlds}
         restored_total = 0
         by_world: dict[uuid.UUID, list[AgentRecord]] = {}
@@ -239,6 +242,7 @@ class RuntimeSupervisor:
                 built = self._blueprint(record)
                 if built is None:
                     failed.append(record.id)
+                    self._ignored.add(record.id)
                     continue
                 restored_agents.append(RestoredAgent(record.id, built, record.status == "running"))
                 self._known[record.id] = _Known(world.id, record.status, record.generation)
@@ -412,6 +416,14 @@ class RuntimeSupervisor:
         since = self._last_sync - dt.timedelta(seconds=2) if self._last_sync else None
         now = dt.datetime.now(dt.UTC)
         changes = await self._store.changes_since(since)
+        self._ignored &= changes.existing_ids
+        seen = {record.id for record in changes.changed}
+        if any(
+            a not in self._known and a not in self._ignored and a not in seen for a in changes.existing_ids
+        ):
+            # Rows are stamped before their transaction commits; a large batch can commit after the window
+            # moved past its stamp. Such agents would never join, so read every row this once.
+            changes = await self._store.changes_since(None)
         worlds = {w.id: w for w in await self._store.load_worlds()}
         for world_id, world in worlds.items():
             if world_id not in self._worlds:
@@ -441,12 +453,14 @@ class RuntimeSupervisor:
         failed: list[uuid.UUID] = []
         for record in changes.changed:
             if record.world_id is None or record.world_id not in self._worlds:
+                self._ignored.add(record.id)
                 continue
             known = self._known.get(record.id)
             if known is None:
                 built = self._blueprint(record)
                 if built is None:
                     failed.append(record.id)
+                    self._ignored.add(record.id)
                     continue
                 ids, blueprints, running = new_by_world.setdefault(record.world_id, ([], [], []))
                 ids.append(record.id)
