@@ -44,20 +44,18 @@ PARALLEL_MIN_AGENTS = 2048
 #: Target bytes of the largest intermediate array of one chunk of agents (keeps the working set in cache).
 CHUNK_BYTES = 2 * 1024 * 1024
 
-_executor: ThreadPoolExecutor | None = None
-_executor_workers = 0
+_executors: dict[int, ThreadPoolExecutor] = {}
 _executor_lock = threading.Lock()
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
-    global _executor, _executor_workers
+    """The process-wide pool with ``workers`` threads (one per distinct size, kept for the process)."""
     with _executor_lock:
-        if _executor is None or _executor_workers != workers:
-            if _executor is not None:
-                _executor.shutdown(wait=False)
-            _executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="freeagentics-engine")
-            _executor_workers = workers
-        return _executor
+        pool = _executors.get(workers)
+        if pool is None:
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="freeagentics-engine")
+            _executors[workers] = pool
+        return pool
 
 
 def _num_threads(config: EngineConfig) -> int:
