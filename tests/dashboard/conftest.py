@@ -181,6 +181,8 @@ def dashboard_server(
     # the suite, so this server's config raises it. The other classes keep the shipped policy.
     (data_dir / "config").mkdir(parents=True)
     (data_dir / "config" / "rate_limiting.yaml").write_text(RATE_LIMITS)
+    # Coalitions form only when the page asks, so the test sees its own formation's result.
+    (data_dir / "config" / "agent_config.yaml").write_text("coalition_formation_interval_seconds: 0\n")
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, str(REPO_ROOT / "main.py")],
