@@ -279,6 +279,9 @@ def test_the_system_view_charts_metrics_and_shows_security_events_to_admins_only
     assert any(not line.endswith(": 0 since start") for line in totals), totals
     assert "Signing with" in page.wait_for_selector("#signing-keys:has-text('Signing')").text_content()
     assert page.text_content("#blocks-body") == "No address is blocked."
+    # The refused request is listed among the recent audit events, with who did it.
+    denied = page.wait_for_selector("#security-events-body tr[data-event='access_denied']")
+    assert "olive" in denied.text_content()
 
     page.click("#logout")
     login(page, "olive")

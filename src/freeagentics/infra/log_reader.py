@@ -103,3 +103,34 @@ def read_log(
             scan.malformed_lines += 1
     scan.records.sort(key=lambda record: record["time"])
     return scan
+
+
+def tail_records(log_dir: Path, name: str, limit: int, tail_bytes: int = 1 << 20) -> list[dict[str, Any]]:
+    """The last ``limit`` JSON records of the current ``name`` log, newest first.
+
+    Reads at most the last ``tail_bytes`` of the file, so a long log costs the same as a short one; the first
+    (possibly partial) line of that window is skipped.
+    """
+    path = log_dir / name
+    if not path.is_file():
+        return []
+    with path.open("rb") as handle:
+        handle.seek(0, 2)
+        size = handle.tell()
+        start = max(0, size - tail_bytes)
+        handle.seek(start)
+        chunk = handle.read()
+    lines = chunk.decode("utf-8", errors="replace").splitlines()
+    if start > 0 and lines:
+        lines = lines[1:]
+    records: list[dict[str, Any]] = []
+    for line in reversed(lines):
+        if len(records) >= limit:
+            break
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records

@@ -1,18 +1,20 @@
-"""``/api/v1/security``: blocked client addresses (list, block, lift) and the signing keys in use."""
+"""``/api/v1/security``: recent audit events, blocked client addresses (list, block, lift), signing keys."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from freeagentics.api.dependencies import ContainerDep, SessionDep
 from freeagentics.api.errors import ApiError
 from freeagentics.api.permissions import Permission, Principal, require
 from freeagentics.infra.db.repositories.security import BlockedIpRepository
+from freeagentics.infra.log_reader import tail_records
 
 router = APIRouter(prefix="/api/v1/security", tags=["security"])
 
@@ -38,6 +40,23 @@ class BlockRequest(BaseModel):
 
 def _utc(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+@router.get("/events", summary="Recent security audit events, newest first")
+async def list_events(
+    principal: Annotated[Principal, Depends(require(Permission.SECURITY_READ))],
+    container: ContainerDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    event: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_]+$")] = None,
+) -> list[dict[str, Any]]:
+    """The tail of ``security_audit.log`` (the records are already sanitised: no tokens, no passwords)."""
+    scan_limit = limit if event is None else 5_000
+    records = await asyncio.to_thread(
+        tail_records, container.settings.log_dir, "security_audit.log", scan_limit
+    )
+    if event is not None:
+        records = [r for r in records if r.get("event") == event]
+    return records[:limit]
 
 
 @router.get("/blocks", summary="Client addresses blocked now")

@@ -30,6 +30,7 @@ export function mountSystem(root, ctx) {
   const securityChart = el("canvas.chart", { id: "chart-security", "aria-label": "Security events per interval" });
   const securityTotals = el("ul", { id: "security-totals" });
   const blocks = el("tbody", { id: "blocks-body" });
+  const events = el("tbody", { id: "security-events-body" });
   const keys = el("p", { id: "signing-keys" });
   clear(
     root,
@@ -47,6 +48,8 @@ export function mountSystem(root, ctx) {
         el("h2", {}, "Security events"),
         securityChart,
         securityTotals,
+        el("h3", {}, "Recent events"),
+        el("div.table-wrap", {}, el("table.data", { id: "security-events" }, el("thead", {}, el("tr", {}, ["Time", "Event", "Client", "User", "Route", "Reason"].map((h) => el("th", { scope: "col" }, h)))), events)),
         el("h3", {}, "Blocked addresses"),
         el("div.table-wrap", {}, el("table.data", {}, el("thead", {}, el("tr", {}, ["Address", "Until", "Reason"].map((h) => el("th", { scope: "col" }, h)))), blocks)),
         ctx.session.can("keys:manage") ? el("h3", {}, "Signing keys") : null,
@@ -107,6 +110,16 @@ export function mountSystem(root, ctx) {
     const colors = ["#e06c75", "#f5b942", "#4fa3e0", "#98c379", "#c678dd", "#56b6c2", "#d19a66"];
     lineChart(securityChart, Object.keys(counts).map((type, i) => ({ label: type, color: colors[i % colors.length], values: securitySamples.map((s) => s[type] ?? 0) })), { title: "events per sample" });
     clear(securityTotals, Object.entries(counts).map(([type, total]) => el("li", {}, `${type}: ${fmt(total)} since start`)));
+    const recent = await ctx.session.request("GET", "/security/events?limit=25");
+    clear(events, recent.length
+      ? recent.map((e) => el("tr", { "data-event": e.event ?? "" },
+        el("td", {}, e.time ? new Date(e.time).toLocaleString() : ""),
+        el("td.mono", {}, e.event ?? ""),
+        el("td.mono", {}, e.client_ip ?? ""),
+        el("td", {}, e.user ?? ""),
+        el("td.mono", {}, e.route ?? ""),
+        el("td", {}, e.reason ?? "")))
+      : el("tr", {}, el("td", { colSpan: 6 }, "No security event recorded yet.")));
     const listed = await ctx.session.request("GET", "/security/blocks");
     clear(blocks, listed.length
       ? listed.map((b) => el("tr", {}, el("td.mono", {}, b.ip), el("td", {}, new Date(b.blocked_until).toLocaleString()), el("td", {}, b.reason)))
