@@ -44,3 +44,18 @@ def test_a_malformed_setting_exits_2_with_one_line(settings_env, monkeypatch) ->
     result = runner.invoke(app, ["db", "current"])
     assert result.exit_code == 2
     assert "FREEAGENTICS_PORT" in result.output
+
+
+def test_production_serve_refuses_to_start_without_a_signing_key_in_one_line(settings_env, tmp_path) -> None:
+    settings_env(
+        environment="production",
+        database_url="postgresql+asyncpg://fa:Unique-9f2@127.0.0.1:1/fa",
+        redis_url="redis://127.0.0.1:1/0",
+        auth_key_dir=tmp_path / "no-keys-here",
+        config_dir=tmp_path / "etc",
+        log_dir=tmp_path / "logs",
+    )
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 2
+    assert "no signing key in" in result.output
+    assert "Traceback" not in result.output

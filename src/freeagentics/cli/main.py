@@ -71,6 +71,8 @@ def serve(
         # The app factory reads the settings again in the same process; point it at the same file.
         os.environ[ENV_FILE_VARIABLE] = str(env_file)
     configure_process(settings)
+    if settings.is_production:
+        _require_signing_key(settings)
     server = uvicorn.Server(
         uvicorn.Config(
             # By import string: the CLI and the API are sibling layers and never import each other.
@@ -92,6 +94,24 @@ def serve(
     server.run()
     if not server.started:
         sys.exit(1)
+
+
+def _require_signing_key(settings: Settings) -> None:
+    """Production never generates keys: refuse to start, in one line, without a usable signing key."""
+    from freeagentics.infra.security.keys import KeyDirError, read_key_dir
+
+    try:
+        usable = bool(read_key_dir(settings.key_dir))
+    except (KeyDirError, OSError) as exc:
+        console.print(f"[red]configuration error:[/red] signing keys: {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    if not usable:
+        console.print(
+            f"[red]configuration error:[/red] no signing key in {settings.key_dir}; "
+            "create one with `freeagentics keys rotate`",
+            highlight=False,
+        )
+        raise typer.Exit(2)
 
 
 @db_app.command("upgrade")
