@@ -75,7 +75,11 @@ class BeliefsView:
     tick: int
     factors: list[dict[str, Any]]
     policy_posterior: list[float]
-    free_energy: float
+    free_energy: float | None
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def _log_agent(event: str, agent_id: uuid.UUID, **fields: Any) -> None:
@@ -337,5 +341,5 @@ class AgentService:
             tick=int(population.ticks[row]),
             factors=factors,
             policy_posterior=[round(float(x), 7) for x in population.state.q_pi[row]],
-            free_energy=float(population.vfe[row]),
+            free_energy=_finite_or_none(float(population.vfe[row])),
         )

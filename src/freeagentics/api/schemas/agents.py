@@ -144,7 +144,7 @@ class BeliefsOut(BaseModel):
     tick: int
     factors: list[FactorBeliefs]
     policy_posterior: list[float]
-    free_energy: float
+    free_energy: float | None
 
     @classmethod
     def of(cls, view: BeliefsView) -> BeliefsOut:
