@@ -215,8 +215,7 @@ class Numerics:
 
     dtype: np.dtype[Any]
     semantics: str
-    A2: tuple[FloatArray, ...]  # [m] (No, S_m): A flattened over its factors
-    A2T: tuple[FloatArray, ...]  # [m] (S_m, No)
+    A2T: tuple[FloatArray, ...]  # [m] (S_m, No): A flattened over its factors, transposed
     A_clip: tuple[FloatArray, ...]  # [m] (No, S_m): the values the log-space likelihood uses
     log_A: tuple[FloatArray, ...]  # [m] (No, S_m)
     ambiguity: tuple[FloatArray, ...]  # [m] (S_m,): expected entropy of outcomes given each state
@@ -527,7 +526,6 @@ class GenerativeModel:
         return Numerics(
             dtype=dt,
             semantics=sem,
-            A2=tuple(_readonly(a) for a in A2),
             A2T=tuple(_readonly(np.ascontiguousarray(a.T)) for a in A2),
             A_clip=A_clip,
             log_A=log_A,
