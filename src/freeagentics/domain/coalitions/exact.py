@@ -29,7 +29,7 @@ Method (dynamic programming over subsets, then a Lagrangian-bounded branch and b
    free sets actually reached). With many useful coalitions the priced bound is read from subset tables
    (one more transform per objective) instead of scanning the lists. Worst case ``O(prod_j L_j)`` nodes
    for ``L_j`` useful coalitions per objective; typically a handful, and a few seconds at n = 20 when 3-4
-   objectives compete for nearly all of 20 interchangeable agents (see ``docs/performance-coalitions.md``).
+   objectives compete for nearly all of 20 interchangeable agents (see ``docs/performance.md``).
 
 The result is optimal for the given value function (it equals brute force over all
 ``(M + 1)^N`` assignments, see the tests). No randomness is involved; ``seed`` is recorded only.
