@@ -247,6 +247,22 @@ def test_reset_and_preferences() -> None:
     assert not np.allclose(d1.utility[2], d2.utility[2])
 
 
+@pytest.mark.parametrize("n", [0, 1, 2])
+def test_every_per_agent_array_is_writable_for_any_population_size(n: int) -> None:
+    # A broadcast view of the model's rows is read-only; for 0 or 1 agents it used to leak into the state.
+    model = GenerativeModel.from_compiled(grid_explorer(3, 3, goal=(2, 2), learn_B=True))
+    config = EngineConfig(dtype="float64", learn_B=True)
+    state = init_population(model, config, n)
+    assert all(array.flags.writeable for array in state.arrays())
+    C = np.zeros(9)
+    C[6] = 5.0
+    changed = set_preferences(model, state, 0, C)
+    assert changed.C is not None
+    assert changed.C[0] is not None
+    assert changed.C[0].flags.writeable
+    np.testing.assert_allclose(changed.C[0], np.broadcast_to(C, (n, 9)))
+
+
 def test_per_agent_state_is_small_and_model_is_shared() -> None:
     for policy_len in (1, 3):
         model = GenerativeModel.from_compiled(

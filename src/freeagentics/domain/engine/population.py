@@ -69,6 +69,15 @@ def _num_threads(config: EngineConfig) -> int:
 # ---------------------------------------------------------------------------------------------------------
 
 
+def _per_agent(value: FloatArray, shape: tuple[int, ...]) -> FloatArray:
+    """``value`` repeated over the agent axis as a fresh, writable, contiguous array of ``shape``.
+
+    ``np.ascontiguousarray(np.broadcast_to(...))`` would hand back the read-only broadcast view itself
+    when it happens to be contiguous (0 or 1 agents), and later row writes would fail.
+    """
+    return np.array(np.broadcast_to(value, shape), copy=True, order="C")
+
+
 def init_population(
     model: GenerativeModel,
     config: EngineConfig,
@@ -106,10 +115,10 @@ def init_population(
         A_list: list[FloatArray | None] = [None] * model.num_modalities
         for m in learned_A:
             counts = np.asarray(pA[m], dtype=dt)
-            pA_list[m] = np.ascontiguousarray(np.broadcast_to(counts, (n, *counts.shape)))
+            pA_list[m] = _per_agent(counts, (n, *counts.shape))
             # pymdp 1.0 starts from the given A; pymdp.legacy replaces it by the normalised counts.
             start = normalise_counts(counts, sem) if sem == "legacy" else np.asarray(model.A[m], dtype=dt)
-            A_list[m] = np.ascontiguousarray(np.broadcast_to(start, (n, *start.shape)))
+            A_list[m] = _per_agent(start, (n, *start.shape))
         pA_state, A_state = tuple(pA_list), tuple(A_list)
 
     pB_state: tuple[FloatArray | None, ...] | None = None
@@ -122,9 +131,9 @@ def init_population(
         B_list: list[FloatArray | None] = [None] * model.num_factors
         for f in learned_B:
             counts = np.asarray(pB[f], dtype=dt)
-            pB_list[f] = np.ascontiguousarray(np.broadcast_to(counts, (n, *counts.shape)))
+            pB_list[f] = _per_agent(counts, (n, *counts.shape))
             start = normalise_counts(counts, sem) if sem == "legacy" else np.asarray(model.B[f], dtype=dt)
-            B_list[f] = np.ascontiguousarray(np.broadcast_to(start, (n, *start.shape)))
+            B_list[f] = _per_agent(start, (n, *start.shape))
         pB_state, B_state = tuple(pB_list), tuple(B_list)
 
     pD_state: tuple[FloatArray | None, ...] | None = None
@@ -135,25 +144,19 @@ def init_population(
         pD_list: list[FloatArray | None] = [None] * model.num_factors
         D_list: list[FloatArray | None] = list(D_state) if D_state is not None else [None] * model.num_factors
         for f in learned_D:
-            pD_list[f] = np.ascontiguousarray(
-                np.broadcast_to(np.asarray(pD[f], dtype=dt), (n, model.num_states[f]))
-            )
+            pD_list[f] = _per_agent(np.asarray(pD[f], dtype=dt), (n, model.num_states[f]))
             if D_list[f] is None:
-                D_list[f] = np.ascontiguousarray(
-                    np.broadcast_to(np.asarray(model.D[f], dtype=dt), (n, model.num_states[f]))
-                )
+                D_list[f] = _per_agent(np.asarray(model.D[f], dtype=dt), (n, model.num_states[f]))
         pD_state, D_state = tuple(pD_list), tuple(D_list)
 
     num = model.numerics(config)
     qs = tuple(
         np.array(D_state[f], dtype=dt)
         if D_state is not None and D_state[f] is not None
-        else np.ascontiguousarray(np.broadcast_to(num.D[f], (n, model.num_states[f])))
+        else _per_agent(num.D[f], (n, model.num_states[f]))
         for f in range(model.num_factors)
     )
-    q_pi = np.ascontiguousarray(
-        np.broadcast_to(np.asarray(model.E / model.E.sum(), dtype=dt), (n, model.num_policies))
-    )
+    q_pi = _per_agent(np.asarray(model.E / model.E.sum(), dtype=dt), (n, model.num_policies))
     action = np.full((n, model.num_factors), NO_ACTION, dtype=np.int32)
     return PopulationState(
         qs=qs,
@@ -226,9 +229,7 @@ def set_preferences(
     table = (
         existing.copy()
         if existing is not None
-        else np.ascontiguousarray(
-            np.broadcast_to(np.asarray(model.C[modality], dtype=dt), (n, model.num_obs[modality]))
-        )
+        else _per_agent(np.asarray(model.C[modality], dtype=dt), (n, model.num_obs[modality]))
     )
     if values.shape not in ((model.num_obs[modality],), (idx.size, model.num_obs[modality])):
         raise ValueError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -109,9 +109,7 @@ class Population:
                 [i for i, bp in enumerate(blueprints) if modality in bp.preferences], dtype=np.intp
             )
             values = np.array([blueprints[i].preferences[modality] for i in rows], dtype=np.float64)
-            fresh = set_preferences(
-                self.model, self._with_model_preferences(fresh, modality), modality, values, rows
-            )
+            fresh = set_preferences(self.model, fresh, modality, values, rows)
         if self.state.C is not None or fresh.C is not None:
             self.state, fresh = self._align_preferences(self.state, fresh)
         first = self.size
@@ -142,20 +140,10 @@ class Population:
         return current, fresh
 
     def _with_model_preferences(self, state: PopulationState, modality: int) -> PopulationState:
-        """``state`` with a per-agent ``C`` table for ``modality`` (the model's row for every agent unless it
-        has one already).
-
-        Built here rather than by the engine's ``set_preferences``: for 0 or 1 agents its broadcast of the
-        model's row stays a read-only view, which it then fails to write into.
-        """
+        """``state`` with a per-agent ``C`` table for ``modality`` (the model's row unless it has one)."""
         if state.C is not None and state.C[modality] is not None:
             return state
-        tables: list[NDArray[np.floating] | None] = (
-            list(state.C) if state.C is not None else [None] * self.model.num_modalities
-        )
-        row = np.asarray(self.model.C[modality], dtype=state.q_pi.dtype)
-        tables[modality] = np.repeat(row[None, :], state.num_agents, axis=0)
-        return replace(state, C=tuple(tables))
+        return set_preferences(self.model, state, modality, np.asarray(self.model.C[modality]))
 
     def rows(self, agent_ids: Sequence[uuid.UUID]) -> NDArray[np.intp]:
         return np.array([self.row_of[agent_id] for agent_id in agent_ids], dtype=np.intp)
@@ -191,8 +179,7 @@ class Population:
         self.vfe[rows] = 0.0
 
     def set_preferences(self, agent_ids: Sequence[uuid.UUID], modality: int, values: FloatArray) -> None:
-        state = self._with_model_preferences(self.state, modality)
-        self.state = set_preferences(self.model, state, modality, values, self.rows(agent_ids))
+        self.state = set_preferences(self.model, self.state, modality, values, self.rows(agent_ids))
 
     def step(self, observations: GridObservations) -> tuple[IntArray, IntArray]:
         """One engine call for the running agents; returns their world slots and chosen actions."""
