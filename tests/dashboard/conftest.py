@@ -9,10 +9,8 @@ installs it). Playwright never downloads a browser here.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.conftest import free_port, missing_service
+from tests.server_support import embedded_server_env, wait_until_healthy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -84,36 +83,6 @@ class DashboardServer:
         return httpx.request(method, f"{self.base_url}/api/v1{path}", headers=headers, timeout=60, **kwargs)
 
 
-def _env(data_dir: Path, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FREEAGENTICS_")}
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
-    env.update(
-        {
-            "FREEAGENTICS_DATA_DIR": str(data_dir),
-            "FREEAGENTICS_PORT": str(port),
-            "FREEAGENTICS_LOG_STDOUT": "false",
-            "FREEAGENTICS_DEMO_WORLD": "false",
-            "FREEAGENTICS_ENV_FILE": os.devnull,
-        }
-    )
-    return env
-
-
-def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], timeout_s: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited early with {process.returncode}")
-        try:
-            if httpx.get(f"{base_url}/health", timeout=2.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("server did not become healthy in time")
-
-
 def _populate(server: DashboardServer) -> None:
     # The first admin comes from the CLI, as on a fresh install; the others through the users API.
     admin_role, admin_password = PASSWORDS["ada"]
@@ -128,7 +97,7 @@ def _populate(server: DashboardServer) -> None:
             "--password-stdin",
         ],
         input=admin_password.encode(),
-        env=_env(server.data_dir, int(server.base_url.rsplit(":", 1)[1])),
+        env=embedded_server_env(server.data_dir, int(server.base_url.rsplit(":", 1)[1])),
         capture_output=True,
         timeout=180,
         check=False,
@@ -187,13 +156,13 @@ def dashboard_server(
     process = subprocess.Popen(
         [sys.executable, str(REPO_ROOT / "main.py")],
         cwd=data_dir.parent,
-        env=_env(data_dir, port),
+        env=embedded_server_env(data_dir, port),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     server = DashboardServer(f"http://127.0.0.1:{port}", data_dir, process)
     try:
-        _wait_healthy(server.base_url, process)
+        wait_until_healthy(server.base_url, process)
         _populate(server)
         yield server
     finally:

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import free_port
-from tests.e2e.test_server_process import wait_until_healthy
+from tests.server_support import wait_until_healthy
 
 pytestmark = pytest.mark.e2e
 WORKERS = 2

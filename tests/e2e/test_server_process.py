@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.conftest import free_port
+from tests.server_support import embedded_server_env, wait_until_healthy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -35,43 +35,13 @@ class ServerProcess:
         return self.data_dir / "config"
 
 
-def _server_env(data_dir: Path, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FREEAGENTICS_")}
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
-    env.update(
-        {
-            "FREEAGENTICS_DATA_DIR": str(data_dir),
-            "FREEAGENTICS_PORT": str(port),
-            "FREEAGENTICS_LOG_STDOUT": "false",
-            "FREEAGENTICS_DEMO_WORLD": "false",
-            "FREEAGENTICS_ENV_FILE": os.devnull,
-        }
-    )
-    return env
-
-
-def wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], timeout_s: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited early with {process.returncode}: {process.stderr.read()!r}")
-        try:
-            if httpx.get(f"{base_url}/health", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("server did not become healthy in time")
-
-
 def start_server(tmp_path: Path, *command: str) -> ServerProcess:
     port = free_port()
     data_dir = tmp_path / "data"
     process = subprocess.Popen(
         [*command],
         cwd=tmp_path,
-        env=_server_env(data_dir, port),
+        env=embedded_server_env(data_dir, port),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
