@@ -3,7 +3,13 @@
 The problem: choose disjoint coalitions ``S_1 .. S_M`` (``S_j`` possibly empty = objective not served)
 maximising ``sum_j v_j(S_j)``, where ``v_j`` is the value function's coalition value and ``v_j(empty) = 0``.
 
-Method (dynamic programming over subsets, then a Lagrangian-bounded branch and bound over objectives):
+When agents share capability rows so that the *count lattice* ``prod_t (n_t + 1)`` over capability classes
+is small (at most :data:`.classes.MAX_CLASS_LATTICE` points, and fewer than ``2^n``), the problem is solved
+instead over count vectors with exact assignment costs (:mod:`.classes`): 20 agents with one capability
+row have 21 count vectors instead of ``2^20`` subsets, which the subset search below handles worst.
+
+Method otherwise (dynamic programming over subsets, then a Lagrangian-bounded branch and bound over
+objectives):
 
 1. **Subset tables.** For the ``n`` agents that can serve at least one objective, the capability totals,
    sizes and summed member costs of all ``2^n`` subsets are built by doubling (subset ``S | {b}`` from
@@ -28,8 +34,8 @@ Method (dynamic programming over subsets, then a Lagrangian-bounded branch and b
    agents reaching the same free set along many paths are searched once (dynamic programming over the
    free sets actually reached). With many useful coalitions the priced bound is read from subset tables
    (one more transform per objective) instead of scanning the lists. Worst case ``O(prod_j L_j)`` nodes
-   for ``L_j`` useful coalitions per objective; typically a handful, and a few seconds at n = 20 when 3-4
-   objectives compete for nearly all of 20 interchangeable agents (see ``docs/performance.md``).
+   for ``L_j`` useful coalitions per objective; typically a handful. Many agents with equal capabilities
+   make it explode (seconds to minutes at n = 20), which is why such problems go to :mod:`.classes`.
 
 The result is optimal for the given value function (it equals brute force over all
 ``(M + 1)^N`` assignments, see the tests). No randomness is involved; ``seed`` is recorded only.
@@ -42,6 +48,7 @@ import dataclasses
 import numpy as np
 from numpy.typing import NDArray
 
+from freeagentics.domain.coalitions.classes import MAX_CLASS_LATTICE, lattice_size, solve_by_classes
 from freeagentics.domain.coalitions.problem import (
     FloatArray,
     FormationProblem,
@@ -94,7 +101,9 @@ def form_coalitions_exact(
             f"exact formation enumerates 2^n subsets and accepts at most {MAX_EXACT_AGENTS} agents able to "
             f"serve an objective; this problem has {enumerated.size} (use the scalable algorithm)"
         )
-    if enumerated.size and num_objectives:
+    if enumerated.size and num_objectives and _use_classes(problem, enumerated):
+        assignment = solve_by_classes(problem, values, costs, enumerated)
+    elif enumerated.size and num_objectives:
         tables = _objective_tables(problem, values, costs, enumerated)
         chosen = _branch_and_bound(tables)
         for objective, mask in chosen.items():
@@ -104,6 +113,13 @@ def form_coalitions_exact(
         problem, values, assignment, algorithm=ALGORITHM_NAME, seed=seed, upper_bound=None, member_costs=costs
     )
     return dataclasses.replace(structure, upper_bound=structure.total_value)
+
+
+def _use_classes(problem: FormationProblem, enumerated: IntArray) -> bool:
+    """Whether to search over capability-class counts (:mod:`.classes`) instead of subsets: when agents
+    share capability rows so that the count lattice is small and smaller than the subset lattice."""
+    size = lattice_size(problem, enumerated)
+    return size <= MAX_CLASS_LATTICE and size < 1 << enumerated.size
 
 
 def _subset_sums(per_agent: FloatArray) -> FloatArray:
