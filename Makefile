@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "FreeAgentics needs Python >= 3.11; set PYTHON=/path/to/python3.11")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,parity]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,parity,accel]'
 	@touch $(STAMP)
 
 ## run: set up and run the platform on the embedded default at http://localhost:8000

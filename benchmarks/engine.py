@@ -48,6 +48,13 @@ def _parse() -> argparse.Namespace:
         "--blas-threads", type=int, default=1, help="OpenBLAS threads (set before NumPy loads)"
     )
     parser.add_argument("--engine-threads", type=int, default=None, help="our engine's worker threads")
+    parser.add_argument(
+        "--accelerator",
+        choices=["numba", "numpy"],
+        default=None,
+        help="our engine's accelerator for the 'ours' columns (default: numba when installed); the NumPy "
+        "path is always measured too, in its own columns",
+    )
     parser.add_argument("--markdown", default=None, help="also write the table to this file")
     parser.add_argument(
         "--profile",
@@ -71,6 +78,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 
 from freeagentics.domain.engine import EngineConfig, GenerativeModel, init_population, step  # noqa: E402
+from freeagentics.domain.engine.config import Accelerator, accelerator_available  # noqa: E402
 from freeagentics.domain.models.compiled import CompiledModel  # noqa: E402
 from freeagentics.domain.models.templates import grid_explorer  # noqa: E402
 
@@ -110,9 +118,11 @@ class Result:
     note: str = ""
 
 
-def bench_ours(cm: CompiledModel, n: int, steps: int, threads: int | None) -> Result:
+def bench_ours(
+    cm: CompiledModel, n: int, steps: int, threads: int | None, accelerator: Accelerator = "numpy"
+) -> Result:
     model = GenerativeModel.from_compiled(cm)
-    config = EngineConfig(dtype="float32", num_threads=threads)
+    config = EngineConfig(dtype="float32", num_threads=threads, accelerator=accelerator)
     state = init_population(model, config, n)
     world = World(cm, n)
     times, cpu = [], []
@@ -263,13 +273,13 @@ def bench_legacy(cm: CompiledModel, n: int, seconds_cap: float) -> Result:
     )
 
 
-def profile_ours(cm: CompiledModel, n: int, steps: int) -> None:
+def profile_ours(cm: CompiledModel, n: int, steps: int, accelerator: Accelerator) -> None:
     """Where a step's time goes: cProfile of ``steps`` steps on one thread, by function, as shares."""
     import cProfile
     import pstats
 
     model = GenerativeModel.from_compiled(cm)
-    config = EngineConfig(dtype="float32", num_threads=1)
+    config = EngineConfig(dtype="float32", num_threads=1, accelerator=accelerator)
     state = init_population(model, config, n)
     world = World(cm, n)
     for _ in range(2):
@@ -286,7 +296,7 @@ def profile_ours(cm: CompiledModel, n: int, steps: int) -> None:
     total = sum(v[2] for v in entries.values())
     top = sorted(entries.items(), key=lambda kv: kv[1][2], reverse=True)[:8]
     size = cm.metadata.get("height")
-    print(f"# profile: {size}x{size}, policy_len {cm.policy_len}, N={n}")
+    print(f"# profile: {size}x{size}, policy_len {cm.policy_len}, N={n}, accelerator {accelerator}")
     for (filename, line, name), v in top:
         where = f"{os.path.basename(filename)}:{line}({name})" if line else name
         print(f"#   {100 * v[2] / total:5.1f} %  {v[2] / steps * 1e3:8.2f} ms/step  {where}")
@@ -340,21 +350,23 @@ def main() -> None:
     use_legacy = not ARGS.no_legacy
     steps = 2 if quick else ARGS.steps
     legacy_cap = 0.5 if quick else ARGS.legacy_seconds
-    for line in machine():
+    accelerator: Accelerator = ARGS.accelerator or ("numba" if accelerator_available("numba") else "numpy")
+    for line in [*machine(), f"ours: accelerator {accelerator}"]:
         print("#", line)
     if ARGS.profile:
         for spec in models:
             size_part, pl_part = spec.split(":")
             size = int(size_part.split("x")[0])
             for n in agents:
-                profile_ours(grid_model(size, int(pl_part)), n, steps)
+                profile_ours(grid_model(size, int(pl_part)), n, steps, accelerator)
         return
     header = (
         "| model | N | ours agent-steps/s | ours ms/step | ours CPU ms/step | ours B/agent "
         "| pymdp 1.0 agent-steps/s | pymdp 1.0 ms/step | pymdp 1.0 CPU ms/step | pymdp 1.0 compile s "
-        "| pymdp 1.0 B/agent | ours / pymdp 1.0 | legacy agent-steps/s | legacy B/agent | ours / legacy |"
+        "| pymdp 1.0 B/agent | ours / pymdp 1.0 | legacy agent-steps/s | legacy B/agent | ours / legacy "
+        "| ours, NumPy path agent-steps/s | ours, NumPy path CPU ms/step |"
     )
-    rows = [header, "|" + "---|" * 15]
+    rows = [header, "|" + "---|" * 17]
     print(header)
     print(rows[1])
     for spec in models:
@@ -363,7 +375,8 @@ def main() -> None:
         policy_len = int(pl_part)
         cm = grid_model(size, policy_len)
         for n in agents:
-            mine = bench_ours(cm, n, steps, ARGS.engine_threads)
+            mine = bench_ours(cm, n, steps, ARGS.engine_threads, accelerator)
+            plain = mine if accelerator == "numpy" else bench_ours(cm, n, steps, ARGS.engine_threads)
             theirs = Result(note="not run") if not use_jax else bench_jax(cm, n, steps, ARGS.jax_memory_gb)
             old = Result(note="not run") if not use_legacy else bench_legacy(cm, n, legacy_cap)
             ratio_jax = ratio(mine.rate, theirs.rate)
@@ -376,14 +389,16 @@ def main() -> None:
                 f"| {size}x{size}, policy_len {policy_len} | {n:,} | {fmt(mine.rate)} | {fmt(mine.ms, 2)} | "
                 f"{fmt(mine.cpu_ms, 2)} | {fmt(mine.nbytes)} | {jax_rate} | {fmt(theirs.ms, 2)} | "
                 f"{fmt(theirs.cpu_ms, 2)} | {fmt(theirs.compile_s, 1)} | "
-                f"{fmt(theirs.nbytes)} | {ratio_jax} | {old_rate} | {fmt(old.nbytes)} | {ratio_old} |"
+                f"{fmt(theirs.nbytes)} | {ratio_jax} | {old_rate} | {fmt(old.nbytes)} | {ratio_old} | "
+                f"{fmt(plain.rate)} | {fmt(plain.cpu_ms, 2)} |"
             )
             rows.append(row)
             print(row, flush=True)
     print("# load average at end (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     if ARGS.markdown:
         with open(ARGS.markdown, "w", encoding="utf-8") as fh:
-            fh.write("\n".join([*(f"- {line}" for line in machine()), "", *rows, ""]))
+            lines = [*machine(), f"ours: accelerator {accelerator}"]
+            fh.write("\n".join([*(f"- {line}" for line in lines), "", *rows, ""]))
 
 
 if __name__ == "__main__":

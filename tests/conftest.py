@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from freeagentics.config import Settings, load_settings
+from freeagentics.domain.engine.warmup import compile_accelerator
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_ADMIN_DSN = os.environ.get(
@@ -40,6 +41,13 @@ def closed_port() -> int:
 
 
 free_port = closed_port
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_engine_kernels() -> None:
+    """Compile the engine's Numba kernels once per session: their on-disk cache then serves the server
+    processes the tests start, whose first tick would otherwise spend seconds compiling."""
+    compile_accelerator()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from freeagentics import __version__
 from freeagentics.config import Settings
+from freeagentics.domain.engine.config import Accelerator, accelerator_available
 from freeagentics.infra.cache import (
     InProcessKeyValueStore,
     KeyValueStoreHealthProbe,
@@ -184,7 +185,19 @@ def runtime_options(settings: Settings, config: OperatorConfig) -> RuntimeOption
         enabled=settings.runtime.enabled,
         engine_workers=config.threading.pools["engine"].max_workers,
         io_workers=config.threading.pools["io"].max_workers,
+        engine_accelerator=resolve_accelerator(config.agent.engine_accelerator),
     )
+
+
+def resolve_accelerator(choice: str) -> Accelerator:
+    """``auto`` is Numba where it is installed, else NumPy; an explicit choice must be installed."""
+    if choice == "auto":
+        return "numba" if accelerator_available("numba") else "numpy"
+    if choice == "numba":
+        if not accelerator_available("numba"):
+            raise ValueError("agent_config.yaml asks for engine_accelerator: numba, which is not installed")
+        return "numba"
+    return "numpy"
 
 
 def build_supervisor(

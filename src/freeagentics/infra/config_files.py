@@ -46,6 +46,8 @@ class AgentConfig(_Strict):
     max_batch_create: int = Field(default=10_000, ge=1, le=100_000)
     coalition_formation_interval_seconds: float = Field(default=10.0, ge=0, le=86_400)
     """How often the coordinator forms coalitions for open objectives by itself; 0 turns that off."""
+    engine_accelerator: Literal["auto", "numpy", "numba"] = "auto"
+    """The inference engine's compiled kernels: ``auto`` uses Numba when it is installed (read at start)."""
 
 
 class PoolConfig(_Strict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -12,6 +13,12 @@ Semantics = Literal["pymdp", "legacy"]
 ActionSelection = Literal["deterministic", "stochastic"]
 SamplingMode = Literal["marginal", "full"]
 DType = Literal["float32", "float64"]
+Accelerator = Literal["numpy", "numba"]
+
+
+def accelerator_available(name: str) -> bool:
+    """Whether the optional accelerator ``name`` can be imported here (``"numpy"`` always can)."""
+    return name == "numpy" or importlib.util.find_spec(name) is not None
 
 
 def _check_indices(name: str, value: tuple[int, ...] | None) -> None:
@@ -58,6 +65,12 @@ class EngineConfig:
       normalised Dirichlet counts at start).
     - ``num_threads``: worker threads that split the agent axis for large populations (``None``: one per CPU,
       at most 8). Results do not depend on it.
+    - ``accelerator``: ``"numpy"`` (always available) or ``"numba"`` (the optional ``accel`` extra): compiled
+      kernels for the shared-tensor fast path that visit only the non-negligible entries of the beliefs and
+      the non-zero entries of the model's composite tables. Belief entries below one machine epsilon of
+      mass in all are skipped, so results agree with the NumPy path to the working precision (the tests
+      hold the two together). Where the fast path does not apply (learning ``A``/``B``, legacy semantics)
+      the NumPy path runs.
     """
 
     num_iter: int = 16
@@ -81,6 +94,7 @@ class EngineConfig:
     dtype: DType = "float32"
     semantics: Semantics = "pymdp"
     num_threads: int | None = None
+    accelerator: Accelerator = "numpy"
 
     def __post_init__(self) -> None:
         if not isinstance(self.num_iter, int) or self.num_iter < 1:
@@ -109,6 +123,13 @@ class EngineConfig:
         if self.num_threads is not None and (not isinstance(self.num_threads, int) or self.num_threads < 1):
             raise ValueError(
                 f"EngineConfig.num_threads must be None or a positive int, got {self.num_threads!r}"
+            )
+        if self.accelerator not in ("numpy", "numba"):
+            raise ValueError(f"EngineConfig.accelerator must be 'numpy' or 'numba', got {self.accelerator!r}")
+        if not accelerator_available(self.accelerator):
+            raise ValueError(
+                f"EngineConfig.accelerator {self.accelerator!r} is not installed "
+                "(pip install 'freeagentics[accel]')"
             )
         _check_indices("modalities_to_learn", self.modalities_to_learn)
         _check_indices("factors_to_learn", self.factors_to_learn)

@@ -415,6 +415,26 @@ class GenerativeModel:
             key, lambda: build_composites(self, self.numerics(config), self.plan(config), config)
         )
 
+    def sparse_composites(self, config: EngineConfig) -> tuple[SparseComposite, ...] | None:
+        """The composite tables of :meth:`composites` in CSR form, for the accelerator (cached)."""
+        composites = self.composites(config)
+        if composites is None:
+            return None
+        key = ("sparse_composites", config.dtype, config.use_param_info_gain)
+        return self._cached(  # type: ignore[no-any-return]
+            key,
+            lambda: tuple(
+                SparseComposite.from_composite(c, self.num_obs[m]) for m, c in enumerate(composites)
+            ),
+        )
+
+    def fused_tables(self, config: EngineConfig) -> FusedTables:
+        """Model tables of the accelerator's one-factor step kernel (cached)."""
+        return self._cached(  # type: ignore[no-any-return]
+            ("fused_tables", config.dtype, config.semantics, config.use_param_info_gain),
+            lambda: FusedTables.build(self, config),
+        )
+
     def learned_modalities(self, config: EngineConfig) -> tuple[int, ...]:
         """Modalities whose ``A`` each agent learns under ``config``."""
         if not config.learn_A or self.pA is None:
@@ -582,6 +602,89 @@ class CompositeModality:
     W: FloatArray
     num_nodes: int
     incidence: FloatArray
+
+
+@dataclass(frozen=True, eq=False)
+class SparseComposite:
+    """A :class:`CompositeModality` laid out for the accelerator's kernels.
+
+    ``W``'s predicted-outcome block ``(S, K * No)`` and novelty block (if any) in compressed sparse rows:
+    row ``s`` holds ``qo_data[qo_indptr[s]:qo_indptr[s + 1]]`` at columns ``qo_indices[...]`` (zeros
+    dropped); the ``2 K`` utility and ambiguity columns stay dense in ``linear`` ``(S, 2 K)``. A model
+    without novelty has ``nov_indptr`` of length 1. ``policy_nodes`` ``(P, L)`` is the node of every step
+    of every policy (the ``incidence`` matrix as lists).
+    """
+
+    qo_indptr: IntArray
+    qo_indices: IntArray
+    qo_data: FloatArray
+    linear: FloatArray
+    nov_indptr: IntArray
+    nov_indices: IntArray
+    nov_data: FloatArray
+    policy_nodes: IntArray
+
+    @classmethod
+    def from_composite(cls, comp: CompositeModality, num_obs: int) -> SparseComposite:
+        K = comp.num_nodes
+        KNo = K * num_obs
+        W = comp.W
+        qo_indptr, qo_indices, qo_data = _csr(W[:, :KNo])
+        if W.shape[1] > KNo + 2 * K:
+            nov_indptr, nov_indices, nov_data = _csr(W[:, KNo + 2 * K :])
+        else:
+            nov_indptr, nov_indices = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+            nov_data = np.zeros(0, dtype=W.dtype)
+        counts = np.rint(comp.incidence).astype(np.int64)
+        policy_nodes = np.stack(
+            [np.repeat(np.arange(K), counts[:, p]) for p in range(counts.shape[1])]
+        ).astype(np.int64)
+        return cls(
+            qo_indptr=_readonly(qo_indptr),
+            qo_indices=_readonly(qo_indices),
+            qo_data=_readonly(qo_data),
+            linear=_readonly(np.ascontiguousarray(W[:, KNo : KNo + 2 * K])),
+            nov_indptr=_readonly(nov_indptr),
+            nov_indices=_readonly(nov_indices),
+            nov_data=_readonly(nov_data),
+            policy_nodes=_readonly(np.ascontiguousarray(policy_nodes)),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class FusedTables:
+    """Per-model inputs of the accelerator's one-factor step kernel: the clipped and log likelihoods of all
+    modalities stacked ``(sum No, S)`` (modality ``m`` from row ``obs_offset[m]``), the node and outcome
+    counts per modality, and each policy's first action ``(P,)``."""
+
+    A_clip: FloatArray
+    log_A: FloatArray
+    obs_offset: IntArray
+    num_nodes: IntArray
+    num_obs: IntArray
+    first_action: IntArray
+
+    @classmethod
+    def build(cls, model: GenerativeModel, config: EngineConfig) -> FusedTables:
+        num = model.numerics(config)
+        composites = model.composites(config)
+        assert composites is not None
+        S = model.num_states[0]
+        return cls(
+            A_clip=_readonly(np.concatenate([a.reshape(-1, S) for a in num.A_clip])),
+            log_A=_readonly(np.concatenate([a.reshape(-1, S) for a in num.log_A])),
+            obs_offset=_readonly(np.concatenate([[0], np.cumsum(model.num_obs)[:-1]]).astype(np.int64)),
+            num_nodes=_readonly(np.array([c.num_nodes for c in composites], dtype=np.int64)),
+            num_obs=_readonly(np.array(model.num_obs, dtype=np.int64)),
+            first_action=_readonly(np.ascontiguousarray(num.first_action_index[:, 0], dtype=np.int64)),
+        )
+
+
+def _csr(W: FloatArray) -> tuple[IntArray, IntArray, FloatArray]:
+    rows, cols = np.nonzero(W)
+    indptr = np.zeros(W.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=W.shape[0]), out=indptr[1:])
+    return indptr, cols.astype(np.int64), np.ascontiguousarray(W[rows, cols])
 
 
 def build_composites(

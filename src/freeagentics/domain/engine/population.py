@@ -43,6 +43,8 @@ TIE_EPS = 64
 PARALLEL_MIN_AGENTS = 2048
 #: Target bytes of the largest intermediate array of one chunk of agents (keeps the working set in cache).
 CHUNK_BYTES = 2 * 1024 * 1024
+#: The accelerator's one-factor kernel splits a population into about this many chunks.
+FUSED_CHUNKS = 16
 
 _executors: dict[int, ThreadPoolExecutor] = {}
 _executor_lock = threading.Lock()
@@ -286,9 +288,10 @@ def step(
         obs,
         uniforms,
         model.composites(config),
+        fused_step_applies(model, config),
     )
     out = _Outputs.allocate(model, config, state, n)
-    chunks = _chunks(model, config, ctx.plan, n)
+    chunks = _fused_chunks(n) if ctx.fused else _chunks(model, config, ctx.plan, n)
     workers = _num_threads(config)
     if workers > 1 and n >= PARALLEL_MIN_AGENTS and len(chunks) > 1:
         futures = [_pool(workers).submit(_step_chunk, ctx, out, lo, hi) for lo, hi in chunks]
@@ -388,6 +391,7 @@ class _Context:
     obs: NDArray[np.intp]
     uniforms: FloatArray | None
     composites: tuple[CompositeModality, ...] | None
+    fused: bool = False
 
 
 @dataclass
@@ -440,6 +444,13 @@ class _Outputs:
         )
 
 
+def _fused_chunks(n: int) -> list[tuple[int, int]]:
+    """Chunks for the one-factor kernel: its working set is a few rows per agent, so chunks only need to be
+    many enough to spread over the threads and few enough to keep the per-call overhead small."""
+    size = min(max(-(-n // FUSED_CHUNKS), 256), 16384)
+    return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
+
+
 def _chunks(model: GenerativeModel, config: EngineConfig, plan: PolicyPlan, n: int) -> list[tuple[int, int]]:
     widest = max(
         [
@@ -468,6 +479,9 @@ def _chunks(model: GenerativeModel, config: EngineConfig, plan: PolicyPlan, n: i
 
 
 def _step_chunk(ctx: _Context, out: _Outputs, lo: int, hi: int) -> None:
+    if ctx.fused:
+        _step_chunk_fused(ctx, out, lo, hi)
+        return
     model, config, num, state = ctx.model, ctx.config, ctx.num, ctx.state
     obs = ctx.obs[lo:hi]
     prior = [_prior_factor(model, num, state, f, lo, hi) for f in range(model.num_factors)]
@@ -808,6 +822,9 @@ def _efe_composite(
     util = out.utility[lo:hi]
     info = out.info[lo:hi]
     param = out.param[lo:hi]
+    if config.accelerator == "numba":
+        _efe_composite_sparse(ctx, composites, qs, lo, hi, util, info, param)
+        return
     for m, comp in enumerate(composites):
         deps = model.A_factor_list[m]
         J0 = qs[deps[0]]
@@ -827,6 +844,141 @@ def _efe_composite(
         if Y.shape[1] > K * No + 2 * K:
             wq = Y[:, K * No + 2 * K :].reshape(n, K, No)
             param -= np.einsum("nko,nko->nk", qo, wq) @ comp.incidence
+
+
+def _modality_joint(model: GenerativeModel, qs: list[FloatArray], m: int) -> FloatArray:
+    """Current joint beliefs ``(n, prod Ns[deps])`` over the factors modality ``m`` depends on."""
+    deps = model.A_factor_list[m]
+    J0 = qs[deps[0]]
+    for d in deps[1:]:
+        J0 = (J0[:, :, None] * qs[d][:, None, :]).reshape(len(J0), -1)
+    return J0
+
+
+def sparse_threshold(dtype: np.dtype[Any], num_states: int) -> float:
+    """Belief entries at or below this are skipped by the accelerator: ``eps / S``, so the skipped mass of
+    a row of ``S`` joint states is at most one machine epsilon of the working dtype."""
+    return float(np.finfo(dtype).eps) / num_states
+
+
+def _efe_composite_sparse(
+    ctx: _Context,
+    composites: tuple[CompositeModality, ...],
+    qs: list[FloatArray],
+    lo: int,
+    hi: int,
+    util: FloatArray,
+    info: FloatArray,
+    param: FloatArray,
+) -> None:
+    """The accelerator's version of :func:`_efe_composite` (same outputs, sparse composite tables)."""
+    from freeagentics.domain.engine import _numba_kernels
+
+    model, config, state = ctx.model, ctx.config, ctx.state
+    sparse = model.sparse_composites(config)
+    assert sparse is not None
+    dt = config.np_dtype
+    for m, (comp, table) in enumerate(zip(composites, sparse, strict=True)):
+        c = _rows(state.C, m, lo, hi)
+        _numba_kernels.composite_efe(
+            np.ascontiguousarray(_modality_joint(model, qs, m)),
+            sparse_threshold(dt, model.modality_states(m)),
+            table.qo_indptr,
+            table.qo_indices,
+            table.qo_data,
+            table.linear,
+            table.nov_indptr,
+            table.nov_indices,
+            table.nov_data,
+            comp.num_nodes,
+            model.num_obs[m],
+            table.policy_nodes,
+            np.zeros((1, 1), dtype=dt) if c is None else np.ascontiguousarray(c),
+            c is not None,
+            config.use_utility,
+            config.use_states_info_gain,
+            clip_eps(dt),
+            dt == np.float32,
+            util,
+            info,
+            param,
+        )
+
+
+def fused_step_applies(model: GenerativeModel, config: EngineConfig) -> bool:
+    """Whether the accelerator runs whole steps of this model in one kernel (one factor, shared tensors)."""
+    return (
+        config.accelerator == "numba"
+        and model.num_factors == 1
+        and not model.learned_priors(config)
+        and (config.use_utility or config.use_states_info_gain or config.use_param_info_gain)
+        and model.composites(config) is not None
+    )
+
+
+def _step_chunk_fused(ctx: _Context, out: _Outputs, lo: int, hi: int) -> None:
+    """:func:`_step_chunk` in one compiled kernel, for :func:`fused_step_applies` models."""
+    from freeagentics.domain.engine import _numba_kernels
+
+    model, config, num, state = ctx.model, ctx.config, ctx.num, ctx.state
+    sparse = model.sparse_composites(config)
+    assert sparse is not None
+    dt = config.np_dtype
+    S = model.num_states[0]
+    M = model.num_modalities
+    tables = model.fused_tables(config)
+    D_agent = _rows(state.D, 0, lo, hi)
+    C_rows = [_rows(state.C, m, lo, hi) for m in range(M)]
+    dummy = np.zeros((1, 1), dtype=dt)
+    table = model.transition_tables[0]
+    uniforms = ctx.uniforms[lo:hi] if ctx.uniforms is not None else np.zeros((1, 1))
+    _numba_kernels.step_one_factor(
+        state.qs[0][lo:hi],
+        state.action[lo:hi, 0],
+        num.D[0],
+        dummy if D_agent is None else D_agent,
+        D_agent is not None,
+        np.zeros((1, 1), dtype=np.int64) if table is None else table,
+        num.Bt[0],
+        table is not None,
+        ctx.obs[lo:hi],
+        tables.A_clip,
+        tables.log_A,
+        tables.obs_offset,
+        tuple(t.qo_indptr for t in sparse),
+        tuple(t.qo_indices for t in sparse),
+        tuple(t.qo_data for t in sparse),
+        tuple(t.linear for t in sparse),
+        tuple(t.nov_indptr for t in sparse),
+        tuple(t.nov_indices for t in sparse),
+        tuple(t.nov_data for t in sparse),
+        tables.num_nodes,
+        tables.num_obs,
+        tuple(t.policy_nodes for t in sparse),
+        tuple(dummy if c is None else np.ascontiguousarray(c) for c in C_rows),
+        np.array([c is not None for c in C_rows]),
+        config.use_utility,
+        config.use_states_info_gain,
+        float(config.gamma),
+        num.log_E,
+        tables.first_action,
+        model.num_controls[0],
+        config.action_selection == "stochastic",
+        config.sampling_mode == "full",
+        float(config.alpha),
+        uniforms,
+        clip_eps(dt),
+        dt == np.float32,
+        sparse_threshold(dt, S),
+        float(np.finfo(dt).tiny) * 1e6,
+        out.qs[0][lo:hi],
+        out.vfe[lo:hi],
+        out.utility[lo:hi],
+        out.info[lo:hi],
+        out.param[lo:hi],
+        out.q_pi[lo:hi],
+        out.action[lo:hi, 0],
+    )
 
 
 def _matmul_last(x: FloatArray, w: FloatArray) -> FloatArray:

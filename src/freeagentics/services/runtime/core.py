@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from freeagentics.domain.engine.config import Accelerator
 from freeagentics.domain.world import GridWorldSpec
 from freeagentics.services.runtime import state_ops
 from freeagentics.services.runtime.catalog import AgentBlueprint
@@ -59,8 +60,11 @@ class RestoredAgent:
 
 
 class AgentRuntime:
-    def __init__(self, engine_pool: InstrumentedPool | None = None) -> None:
+    def __init__(
+        self, engine_pool: InstrumentedPool | None = None, accelerator: Accelerator = "numpy"
+    ) -> None:
         self.engine_pool = engine_pool
+        self.accelerator: Accelerator = accelerator
         self._worlds: dict[uuid.UUID, WorldRuntime] = {}
         self._commands: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
         self._views: dict[uuid.UUID, WorldView] = {}
@@ -126,7 +130,7 @@ class AgentRuntime:
 
     def add_world(self, world_id: uuid.UUID, spec: GridWorldSpec, seed: int) -> None:
         if world_id not in self._worlds:
-            self._worlds[world_id] = WorldRuntime(world_id, spec, seed)
+            self._worlds[world_id] = WorldRuntime(world_id, spec, seed, self.accelerator)
 
     def remove_world(self, world_id: uuid.UUID) -> None:
         self._worlds.pop(world_id, None)
@@ -233,7 +237,7 @@ class AgentRuntime:
         after it start from their priors; agents deleted since are dropped. Returns how many agents were
         restored from the checkpoint.
         """
-        runtime = WorldRuntime(world_id, spec, seed)
+        runtime = WorldRuntime(world_id, spec, seed, self.accelerator)
         self._worlds[world_id] = runtime
         saved = decode_checkpoint(checkpoint) if checkpoint else None
         restored = 0

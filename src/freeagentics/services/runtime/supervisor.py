@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from freeagentics.domain.engine.config import Accelerator
 from freeagentics.domain.models import ModelValidationError
 from freeagentics.domain.world import WorldValidationError, spec_from_mapping
 from freeagentics.services.metrics_ports import RuntimeMetrics
@@ -51,6 +52,7 @@ class RuntimeOptions:
     enabled: bool = True
     engine_workers: int = 2
     io_workers: int = 4
+    engine_accelerator: Accelerator = "numpy"
     sync_interval_seconds: float = 1.0
     lock_poll_seconds: float = 1.0
 
@@ -129,7 +131,7 @@ class RuntimeSupervisor:
         self.engine_pool = InstrumentedPool("engine", options.engine_workers)
         self.io_pool = InstrumentedPool("io", options.io_workers)
         self.tick_pool = InstrumentedPool("tick", 1)
-        self.runtime = AgentRuntime(self.engine_pool)
+        self.runtime = AgentRuntime(self.engine_pool, self.options.engine_accelerator)
         self.runtime.emergency = options.emergency_mode
         self.stats = RuntimeStats()
         self._store = store
@@ -225,7 +227,7 @@ class RuntimeSupervisor:
         started = time.perf_counter()
         worlds = await self._store.load_worlds()
         records = await self._store.load_agents()
-        self.runtime = AgentRuntime(self.engine_pool)
+        self.runtime = AgentRuntime(self.engine_pool, self.options.engine_accelerator)
         self.runtime.emergency = self.options.emergency_mode
         self._known.clear()
         self._ignored.clear()
@@ -322,7 +324,7 @@ class RuntimeSupervisor:
                     if self._checkpointing is not None:
                         self._checkpointing.cancel()  # the new owner writes the checkpoints now
                     self.is_owner = False
-                    self.runtime = AgentRuntime(self.engine_pool)
+                    self.runtime = AgentRuntime(self.engine_pool, self.options.engine_accelerator)
                     return
             try:
                 report: TickReport = await self._in_tick_thread(self.runtime.tick)

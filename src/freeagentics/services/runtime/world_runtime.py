@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from freeagentics.domain.conventions import Move
 from freeagentics.domain.engine import EngineConfig, GenerativeModel
+from freeagentics.domain.engine.config import Accelerator
 from freeagentics.domain.world import GridObservations, GridWorld, GridWorldSpec, StepEvents
 from freeagentics.services.runtime.catalog import AgentBlueprint, observe_function
 from freeagentics.services.runtime.pools import InstrumentedPool
@@ -58,7 +59,7 @@ def stable_seed(*parts: object) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
-def engine_config_for(blueprint: AgentBlueprint) -> EngineConfig:
+def engine_config_for(blueprint: AgentBlueprint, accelerator: Accelerator = "numpy") -> EngineConfig:
     # float32 is where throughput comes from; parity with pymdp is established in float64 by the tests.
     selection: Literal["deterministic", "stochastic"] = (
         "deterministic" if blueprint.action_selection == "deterministic" else "stochastic"
@@ -78,6 +79,7 @@ def engine_config_for(blueprint: AgentBlueprint) -> EngineConfig:
         learn_D=model.pD is not None,
         dtype="float32",
         num_threads=None,
+        accelerator=accelerator,
     )
 
 
@@ -129,8 +131,11 @@ class TickStats:
 class WorldRuntime:
     """Mutated only on the runtime's tick thread (see :class:`.core.AgentRuntime`)."""
 
-    def __init__(self, world_id: uuid.UUID, spec: GridWorldSpec, seed: int) -> None:
+    def __init__(
+        self, world_id: uuid.UUID, spec: GridWorldSpec, seed: int, accelerator: Accelerator = "numpy"
+    ) -> None:
         self.world_id = world_id
+        self.accelerator: Accelerator = accelerator
         self.spec = spec
         self.seed = seed
         self.world = GridWorld(spec)
@@ -159,7 +164,7 @@ class WorldRuntime:
                 key=key,
                 template=blueprint.template,
                 model=GenerativeModel.from_compiled(blueprint.model),
-                config=engine_config_for(blueprint),
+                config=engine_config_for(blueprint, self.accelerator),
                 control_factor=control_factor,
                 observe=observe_function(blueprint.template),
                 rng=np.random.default_rng(stable_seed("population", self.world_id, self.seed, key)),
