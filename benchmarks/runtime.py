@@ -270,9 +270,13 @@ def in_process(sizes: list[int], ticks: int) -> None:
     process's CPU time per tick (all threads), which a shared machine does not stretch."""
     import uuid
 
+    from freeagentics.bootstrap import resolve_accelerator
     from freeagentics.domain.world import spec_from_mapping
     from freeagentics.services.runtime.catalog import blueprint
     from freeagentics.services.runtime.core import AgentRuntime
+
+    accelerator = resolve_accelerator("auto")  # as the server's default agent_config.yaml
+    print(f"engine accelerator: {accelerator}")
 
     spec = spec_from_mapping(WORLD)
     print(
@@ -280,7 +284,7 @@ def in_process(sizes: list[int], ticks: int) -> None:
         f"{'bytes/agent':>12}"
     )
     for size in sizes:
-        runtime = AgentRuntime()
+        runtime = AgentRuntime(accelerator=accelerator)
         world = uuid.uuid4()
         runtime.add_world(world, spec, 0)
         blueprints = [blueprint("grid_explorer", {"seed": i}, spec) for i in range(size)]

@@ -826,11 +826,7 @@ def _efe_composite(
         _efe_composite_sparse(ctx, composites, qs, lo, hi, util, info, param)
         return
     for m, comp in enumerate(composites):
-        deps = model.A_factor_list[m]
-        J0 = qs[deps[0]]
-        for d in deps[1:]:
-            J0 = (J0[:, :, None] * qs[d][:, None, :]).reshape(n, -1)
-        Y = J0 @ comp.W
+        Y = _modality_joint(model, qs, m) @ comp.W
         K, No = comp.num_nodes, model.num_obs[m]
         qo = Y[:, : K * No].reshape(n, K, No)
         if config.use_utility:
@@ -1093,10 +1089,7 @@ def _learn(
             assert A_old is not None
             assert pA_new is not None
             assert A_new is not None
-            deps = model.A_factor_list[m]
-            J = qs[deps[0]]
-            for d in deps[1:]:
-                J = (J[:, :, None] * qs[d][:, None, :]).reshape(n, -1)
+            J = _modality_joint(model, qs, m)
             counts = pA_old[lo:hi].reshape(n, model.num_obs[m], -1).copy()
             update = config.lr_pA * J
             if sem == "legacy":

@@ -26,7 +26,7 @@ def compile_accelerator() -> bool:
     for compiled in models:
         model = GenerativeModel.from_compiled(compiled)
         for dtype in ("float32", "float64"):
-            config = EngineConfig(dtype=dtype, accelerator="numba", num_threads=1)  # type: ignore[arg-type]
+            config = EngineConfig(dtype=dtype, accelerator="numba", num_threads=1)
             state = init_population(model, config, 2)
             obs = np.zeros((2, model.num_modalities), dtype=np.int64)
             for _ in range(2):
