@@ -34,7 +34,10 @@ class MemoryStore:
 
     async def changes_since(self, since: dt.datetime | None) -> AgentChanges:
         changed = [a for a in self.agents.values() if since is None or a.updated_at >= since]
-        return AgentChanges(changed=changed, existing_ids=set(self.agents))
+        return AgentChanges(changed=changed, existing_count=len(self.agents))
+
+    async def existing_agent_ids(self) -> set[uuid.UUID]:
+        return set(self.agents)
 
     async def mark_error(self, agent_ids: list[uuid.UUID], message: str) -> None:
         for agent_id in agent_ids:
@@ -305,4 +308,33 @@ async def test_agents_committed_late_by_a_long_transaction_still_join(
         store.agents[late], updated_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
     )
     assert await supervisor.sync_now()
+    await wait_for(lambda: _ticks_of(supervisor, late), lambda t: (t or 0) >= 1, what="the late agent to run")
+
+
+async def test_a_deletion_and_a_late_commit_that_cancel_out_in_the_count_are_found_by_the_backstop(
+    running: tuple[RuntimeSupervisor, MemoryStore, MemoryLock],
+) -> None:
+    # Reconciliation reads every agent id only when the row count disagrees with what it knows, and at the
+    # latest every FULL_CHECK_SECONDS; here one agent is deleted while another commits with an old stamp,
+    # so the count matches and only the periodic full read can see either change.
+    supervisor, store, _ = running
+    world = store.add_world()
+    first = store.add_agent(world, seed=1)
+    second = store.add_agent(world, seed=2)
+    await supervisor.start()
+    await wait_for(lambda: _ticks_of(supervisor, second), lambda t: (t or 0) >= 1, what="second agent")
+    assert await supervisor.sync_now()
+    supervisor._next_full_check = float("inf")  # not due during the first part
+    del store.agents[first]
+    late = store.add_agent(world, seed=3)
+    store.agents[late] = replace(
+        store.agents[late], updated_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    )
+    assert await supervisor.sync_now()
+    assert supervisor.runtime.locate(first) is not None, "the count matched, so no full read yet"
+    assert supervisor.runtime.locate(late) is None
+
+    supervisor._next_full_check = 0.0  # the backstop is due
+    assert await supervisor.sync_now()
+    assert supervisor.runtime.locate(first) is None
     await wait_for(lambda: _ticks_of(supervisor, late), lambda t: (t or 0) >= 1, what="the late agent to run")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 AgentStatus = Literal["created", "running", "stopped", "error"]
@@ -54,10 +54,10 @@ class Page:
 
 @dataclass(frozen=True)
 class AgentChanges:
-    """What the runtime owner must apply: rows changed since the last sync, and the ids that still exist."""
+    """What the runtime owner must apply: rows changed since the last sync, and how many rows exist."""
 
     changed: list[AgentRecord]
-    existing_ids: set[uuid.UUID] = field(default_factory=set)
+    existing_count: int = 0
 
 
 class WorldRepository(Protocol):
@@ -94,6 +94,8 @@ class RuntimeStore(Protocol):
     async def load_agents(self) -> list[AgentRecord]: ...
 
     async def changes_since(self, since: dt.datetime | None) -> AgentChanges: ...
+
+    async def existing_agent_ids(self) -> set[uuid.UUID]: ...
 
     async def mark_error(self, agent_ids: list[uuid.UUID], message: str) -> None: ...
 

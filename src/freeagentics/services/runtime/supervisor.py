@@ -62,6 +62,10 @@ class RuntimeOptions:
         return 1.0 / rate
 
 
+#: Longest interval between two reads of every agent id (deletions the row count cannot see).
+FULL_CHECK_SECONDS = 30.0
+
+
 @dataclass
 class _Known:
     world_id: uuid.UUID
@@ -148,6 +152,7 @@ class RuntimeSupervisor:
         self._ignored: set[uuid.UUID] = set()
         self._worlds: dict[uuid.UUID, WorldRecord] = {}
         self._last_sync: dt.datetime | None = None
+        self._next_full_check = 0.0
         self.is_owner = False
         self.owner_since: float | None = None
 
@@ -418,14 +423,20 @@ class RuntimeSupervisor:
         since = self._last_sync - dt.timedelta(seconds=2) if self._last_sync else None
         now = dt.datetime.now(dt.UTC)
         changes = await self._store.changes_since(since)
-        self._ignored &= changes.existing_ids
         seen = {record.id for record in changes.changed}
-        if any(
-            a not in self._known and a not in self._ignored and a not in seen for a in changes.existing_ids
-        ):
-            # Rows are stamped before their transaction commits; a large batch can commit after the window
-            # moved past its stamp. Such agents would never join, so read every row this once.
-            changes = await self._store.changes_since(None)
+        existing_ids: set[uuid.UUID] | None = None
+        accounted = len(self._known.keys() | self._ignored | seen)
+        if changes.existing_count != accounted or time.monotonic() >= self._next_full_check:
+            # Reading every id costs a row per agent, so it happens only when the count says something was
+            # deleted (or committed late), and as a backstop every FULL_CHECK_SECONDS for a deletion and a
+            # late commit that cancel out in the count.
+            existing_ids = await self._store.existing_agent_ids()
+            self._next_full_check = time.monotonic() + FULL_CHECK_SECONDS
+            self._ignored &= existing_ids
+            if any(a not in self._known and a not in self._ignored and a not in seen for a in existing_ids):
+                # Rows are stamped before their transaction commits; a large batch can commit after the
+                # window moved past its stamp. Such agents would never join, so read every row this once.
+                changes = await self._store.changes_since(None)
         worlds = {w.id: w for w in await self._store.load_worlds()}
         for world_id, world in worlds.items():
             if world_id not in self._worlds:
@@ -438,7 +449,7 @@ class RuntimeSupervisor:
             del self._worlds[world_id]
             self.runtime.submit(partial(self.runtime.remove_world, world_id))
 
-        deleted = [a for a, known in self._known.items() if a not in changes.existing_ids]
+        deleted = [] if existing_ids is None else [a for a in self._known if a not in existing_ids]
         for agent_id in deleted:
             del self._known[agent_id]
         if deleted:

@@ -175,8 +175,12 @@ class SqlRuntimeStore:
             if since is not None:
                 query = query.where(AgentRow.updated_at >= since)
             changed = [agent_record(r) for r in (await session.execute(query)).scalars()]
-            ids = set((await session.execute(select(AgentRow.id))).scalars())
-            return AgentChanges(changed=changed, existing_ids=ids)
+            count = (await session.execute(select(func.count()).select_from(AgentRow))).scalar_one()
+            return AgentChanges(changed=changed, existing_count=int(count))
+
+    async def existing_agent_ids(self) -> set[uuid.UUID]:
+        async with self._sessions() as session:
+            return set((await session.execute(select(AgentRow.id))).scalars())
 
     async def mark_error(self, agent_ids: list[uuid.UUID], message: str) -> None:
         if not agent_ids:
