@@ -31,11 +31,20 @@ def _objectives_for(num_agents: int) -> int:
     return 3 if num_agents <= 7 else 2
 
 
+@pytest.mark.parametrize("subsets_only", [False, True], ids=["auto", "subsets-only"])
 @pytest.mark.parametrize("policy", list(PartialCoverage))
 @pytest.mark.parametrize("num_agents", range(1, 11))
 def test_exact_equals_brute_force_for_every_n_up_to_10(
-    num_agents: int, policy: PartialCoverage, brute_force: BruteForce
+    num_agents: int,
+    policy: PartialCoverage,
+    subsets_only: bool,
+    brute_force: BruteForce,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Random agents often share capability rows, which sends "auto" to the capability-class search;
+    # "subsets-only" switches that off so the subset algorithm is checked on the same problems.
+    if subsets_only:
+        monkeypatch.setattr(exact_module, "MAX_CLASS_LATTICE", 0)
     for seed in range(3):
         rng = np.random.default_rng([num_agents, seed, policy is PartialCoverage.REJECT])
         problem = random_formation_problem(rng, num_agents, _objectives_for(num_agents))
@@ -176,6 +185,8 @@ def test_every_bounding_variant_stays_exact_with_interchangeable_agents(
 ) -> None:
     # Identical agents reach the same free sets along many paths (remembered bounds) and make many
     # coalitions useful (priced tables); each bounding device, switched on or off, must keep the optimum.
+    # Such problems normally go to the capability-class search, switched off here.
+    monkeypatch.setattr(exact_module, "MAX_CLASS_LATTICE", 0)
     for name, setting in bounding.items():
         monkeypatch.setattr(exact_module, name, setting)
     for problem, optimum in bounding_cases:

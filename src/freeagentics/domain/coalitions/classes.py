@@ -59,7 +59,14 @@ from freeagentics.domain.coalitions.problem import (
 from freeagentics.domain.coalitions.values import CoalitionValueFunction
 
 #: Largest count lattice (``prod_t (n_t + 1)`` over capability classes) this method takes on.
-MAX_CLASS_LATTICE = 4096
+MAX_CLASS_LATTICE = 1 << 18
+#: Most lattice points the count-sharing completion bound may update (useful count vectors x lattice
+#: size, summed over objectives) and most useful count vectors it may loop over; beyond either, the
+#: search bounds with the plain sum of ``H_k`` instead.
+_COMPLETION_WORK = 200_000_000
+_COMPLETION_MAX_USEFUL = 50_000
+#: Classes with at most this many (agents x objectives chosen) augment in plain Python, larger in NumPy.
+_SMALL_AUGMENT = 64
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -97,13 +104,51 @@ def _classes(problem: FormationProblem, enumerated: IntArray) -> _Classes:
     return _Classes(members=members, sizes=sizes, strides=strides, counts=counts)
 
 
+def _lattice_shape(sizes: IntArray) -> tuple[int, ...]:
+    """The count lattice as an array shape: lattice index = ``sum_t x_t * stride_t`` with ``stride_0 = 1``,
+    so in C order axis ``a`` is class ``T - 1 - a``."""
+    return tuple(int(s) + 1 for s in sizes[::-1])
+
+
+def _along(ndim: int, axis: int, part: slice) -> tuple[slice, ...]:
+    return tuple(part if a == axis else slice(None) for a in range(ndim))
+
+
 def _prefix_maximum(values: FloatArray, sizes: IntArray) -> FloatArray:
-    """``out[x] = max_{x' <= x} values[x']`` over the count lattice (``values`` indexed by lattice index)."""
-    # Lattice index = sum_t x_t * stride_t with stride_0 = 1: in C order the last axis is class 0.
-    shaped = values.reshape(tuple(int(s) + 1 for s in sizes[::-1]))
+    """``out[x] = max_{x' <= x} values[x']`` over the count lattice (``values`` indexed by lattice index),
+    in place along each class axis (``O(T P)``)."""
+    out = values.copy()
+    shaped = out.reshape(_lattice_shape(sizes))
     for axis in range(shaped.ndim):
-        shaped = np.maximum.accumulate(shaped, axis=axis)
-    return np.ascontiguousarray(shaped).reshape(-1)
+        for k in range(1, shaped.shape[axis]):
+            step = _along(shaped.ndim, axis, slice(k, k + 1))
+            before = _along(shaped.ndim, axis, slice(k - 1, k))
+            np.maximum(shaped[step], shaped[before], out=shaped[step])
+    return out
+
+
+def _strictly_below_maximum(best: FloatArray, sizes: IntArray) -> FloatArray:
+    """``out[x] = max_{t: x_t > 0} best[x - e_t]`` (``-inf`` at ``x = 0``): with ``best`` a prefix maximum,
+    the maximum over every count vector strictly below ``x``."""
+    shape = _lattice_shape(sizes)
+    out = np.full(best.size, -np.inf)
+    shaped_out, shaped_best = out.reshape(shape), best.reshape(shape)
+    for axis in range(len(shape)):
+        upper = _along(len(shape), axis, slice(1, None))
+        lower = _along(len(shape), axis, slice(0, -1))
+        np.maximum(shaped_out[upper], shaped_best[lower], out=shaped_out[upper])
+    return out
+
+
+def _cheapest_members(prefix_sums: list[FloatArray], sizes: IntArray) -> FloatArray:
+    """``(P,)`` ``sum_t prefix_sums[t][x_t]``: the cost of the ``x_t`` cheapest members of each class."""
+    shape = _lattice_shape(sizes)
+    total = np.zeros(shape)
+    for t, prefix in enumerate(prefix_sums):
+        view = [1] * len(shape)
+        view[len(shape) - 1 - t] = prefix.size
+        total += prefix.reshape(view)
+    return total.reshape(-1)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -137,21 +182,14 @@ def _count_tables(
             gains[1:] = computed
         if np.isnan(gains.max()):
             raise InvalidFormationProblemError(f"the value function returned NaN gains for objective {j}")
-        cheapest = np.zeros(size)
-        for t, members in enumerate(classes.members):
-            sorted_costs = np.sort(costs[j, members])
-            prefix = np.concatenate([[0.0], np.cumsum(sorted_costs)])
-            cheapest += prefix[classes.counts[:, t]]
-        alone = gains - cheapest
+        prefix_sums = [
+            np.concatenate([[0.0], np.cumsum(np.sort(costs[j, members]))]) for members in classes.members
+        ]
+        alone = gains - _cheapest_members(prefix_sums, classes.sizes)
         alone[0] = 0.0
-        alone = np.where(np.isnan(alone), -np.inf, alone)
+        alone[np.isnan(alone)] = -np.inf
         best_alone = _prefix_maximum(alone, classes.sizes)
-        below = np.full(size, -np.inf)
-        for t in range(len(classes.members)):
-            has = classes.counts[:, t] > 0
-            below[has] = np.maximum(below[has], best_alone[np.flatnonzero(has) - classes.strides[t]])
-        useful = np.flatnonzero(alone > below)
-        useful = useful[useful > 0]
+        useful = np.flatnonzero(alone > _strictly_below_maximum(best_alone, classes.sizes))
         order = np.argsort(-alone[useful], kind="stable")
         useful = useful[order].astype(np.int64)
         min_size = int(sizes[useful].min()) if useful.size else int(sizes[-1]) + 1
@@ -173,31 +211,63 @@ class _Assignment:
     def copy(self) -> _Assignment:
         return _Assignment([w.copy() for w in self.where])
 
-    def add(self, class_costs: FloatArray, t: int, depth: int) -> float:
-        """Send one more agent of class ``t`` to the objective at ``depth`` at least extra cost (``inf``
-        if impossible); ``class_costs`` ``(M, n_t)`` are member costs in search order."""
+    def add(
+        self, class_costs: FloatArray, cost_rows: list[list[float]], t: int, depth: int, amount: int
+    ) -> float:
+        """Send ``amount`` more agents of class ``t`` to the objective at ``depth`` at least extra cost
+        (``inf`` if impossible); ``class_costs`` ``(M, n_t)`` are member costs in search order and
+        ``cost_rows`` the same as lists (small classes take a plain-Python path without NumPy overhead).
+
+        One shortest augmenting path per agent keeps the assignment optimal (successive shortest paths:
+        the difference between an optimal assignment with one more agent at ``depth`` and the current
+        one splits into a path from "free" to ``depth`` and cycles, which cost ``>= 0`` because the
+        current assignment is optimal). When the class serves nothing yet, the cheapest ``amount`` agents
+        are that optimum directly.
+        """
         where = self.where[t]
-        nodes = depth + 2  # node 0: free; node 1 + d: objective at depth d (0..depth)
-        node_of = where + 1
-        current = np.where(where >= 0, class_costs[np.maximum(where, 0), np.arange(where.size)], 0.0)
-        # moves[i, w]: extra cost of moving agent i to objective w (node w + 1).
-        moves = class_costs[: depth + 1].T - current[:, None]
+        if not np.any(where >= 0):
+            row = class_costs[depth]
+            cheapest = np.argsort(row, kind="stable")[:amount]
+            if cheapest.size < amount or not np.all(np.isfinite(row[cheapest])):
+                return math.inf
+            where[cheapest] = depth
+            return float(row[cheapest].sum())
+        small = where.size * (depth + 1) <= _SMALL_AUGMENT
+        extra = 0.0
+        for _ in range(amount):
+            if small:
+                extra += _augment_small(cost_rows, where, depth)
+            else:
+                extra += self._augment(class_costs, where, depth)
+            if not math.isfinite(extra):
+                return math.inf
+        return extra
+
+    @staticmethod
+    def _augment(class_costs: FloatArray, where: IntArray, depth: int) -> float:
+        """One shortest augmenting path from "free" to the objective at ``depth`` (Bellman-Ford over the
+        ``depth + 2`` nodes "free" and objectives ``0..depth``; moves may cost less than 0)."""
+        nodes = depth + 2  # node 0: free; node 1 + d: the objective at depth d
+        columns = class_costs[: depth + 1]  # (d + 1, n)
+        assigned = np.flatnonzero(where >= 0)
+        current = np.zeros(where.size)
+        current[assigned] = columns[where[assigned], assigned]
+        moves = columns - current  # moves[w, i]: extra cost of moving agent i to objective w
+        at_node = (where + 1)[None, :] == np.arange(nodes)[:, None]  # (nodes, n)
+        masked = np.where(at_node[:, None, :], moves[None, :, :], np.inf)  # (from, to objective, agent)
+        edge_agent = np.zeros((nodes, nodes), dtype=np.int64)
+        edge_agent[:, 1:] = masked.argmin(axis=2)
         edge = np.full((nodes, nodes), np.inf)
-        edge_agent = np.full((nodes, nodes), -1, dtype=np.int64)
-        for node in np.unique(node_of):
-            at = np.flatnonzero(node_of == node)
-            sub = moves[at]
-            pick = np.argmin(sub, axis=0)
-            edge[node, 1:] = sub[pick, np.arange(depth + 1)]
-            edge_agent[node, 1:] = at[pick]
+        edge[:, 1:] = np.take_along_axis(masked, edge_agent[:, 1:, None], axis=2)[..., 0]
         np.fill_diagonal(edge, np.inf)
         distance = np.full(nodes, np.inf)
         distance[0] = 0.0
-        parent = np.full(nodes, -1, dtype=np.int64)
+        parent = np.zeros(nodes, dtype=np.int64)
+        everywhere = np.arange(nodes)
         for _ in range(nodes - 1):
             through = distance[:, None] + edge
             best_from = np.argmin(through, axis=0)
-            candidate = through[best_from, np.arange(nodes)]
+            candidate = through[best_from, everywhere]
             better = candidate < distance - 1e-12
             if not better.any():
                 break
@@ -206,8 +276,8 @@ class _Assignment:
         target = depth + 1
         if not np.isfinite(distance[target]):
             return math.inf
-        node = target
         moved = []
+        node = target
         while node != 0:
             source = int(parent[node])
             moved.append((int(edge_agent[source, node]), node - 1))
@@ -217,10 +287,53 @@ class _Assignment:
         return float(distance[target])
 
 
+def _augment_small(cost_rows: list[list[float]], where: IntArray, depth: int) -> float:
+    """:meth:`_Assignment._augment` in plain Python, for classes of a few agents (the same Bellman-Ford,
+    edge by edge: one edge per agent and objective it could move to)."""
+    located = where.tolist()
+    count = len(located)
+    current = [cost_rows[located[i]][i] if located[i] >= 0 else 0.0 for i in range(count)]
+    nodes = depth + 2
+    distance = [math.inf] * nodes
+    distance[0] = 0.0
+    parent_node = [0] * nodes
+    parent_agent = [-1] * nodes
+    for _ in range(nodes - 1):
+        changed = False
+        for i in range(count):
+            node = located[i] + 1
+            base = distance[node] - current[i]
+            if base == math.inf:
+                continue
+            for objective in range(depth + 1):
+                if objective + 1 == node:
+                    continue
+                candidate = base + cost_rows[objective][i]
+                if candidate < distance[objective + 1] - 1e-12:
+                    distance[objective + 1] = candidate
+                    parent_node[objective + 1] = node
+                    parent_agent[objective + 1] = i
+                    changed = True
+        if not changed:
+            break
+    target = depth + 1
+    if distance[target] == math.inf:
+        return math.inf
+    moved = []
+    node = target
+    while node != 0:
+        moved.append((parent_agent[node], node - 1))
+        node = parent_node[node]
+    for agent, objective in moved:
+        where[agent] = objective
+    return distance[target]
+
+
 @dataclasses.dataclass
 class _CountSearch:
     tables: list[_CountTables]
     class_costs: list[FloatArray]  # per class (M, n_t) in search order
+    cost_rows: list[list[list[float]]]  # the same as lists
     classes: _Classes
     completion: FloatArray  # (M + 1, P) sum_{k >= d} H_k
     best_value: float = 0.0
@@ -248,11 +361,8 @@ class _CountSearch:
                 continue
             child = state.copy()
             extra = 0.0
-            for t, amount in enumerate(counts[x]):
-                for _ in range(int(amount)):
-                    extra += child.add(self.class_costs[t], t, depth)
-                    if not math.isfinite(extra):
-                        break
+            for t in np.flatnonzero(counts[x]):
+                extra += child.add(self.class_costs[t], self.cost_rows[t], int(t), depth, int(counts[x, t]))
                 if not math.isfinite(extra):
                     break
             if not math.isfinite(extra):
@@ -269,10 +379,16 @@ def _completion_bounds(tables: list[_CountTables], classes: _Classes) -> FloatAr
 
     It bounds what objectives ``d..`` can add with the class counts ``r`` whatever was chosen before:
     they share the counts exactly and each pays at least its cheapest members (superadditivity, see the
-    module docstring). ``O(M P U)`` for ``U`` useful count vectors per objective, in ``U`` slice updates.
+    module docstring). ``O(M P U)`` for ``U`` useful count vectors per objective, in ``U`` slice updates;
+    past :data:`_COMPLETION_WORK` it falls back to ``sum_{k >= d} H_k(r)`` (counts not shared).
     """
-    shape = tuple(int(s) + 1 for s in classes.sizes[::-1])
+    shape = _lattice_shape(classes.sizes)
     completion = np.zeros((len(tables) + 1, classes.lattice_size))
+    useful = sum(table.useful.size for table in tables)
+    if useful > _COMPLETION_MAX_USEFUL or useful * classes.lattice_size > _COMPLETION_WORK:
+        for depth in range(len(tables) - 1, -1, -1):
+            completion[depth] = completion[depth + 1] + tables[depth].best_alone
+        return completion
     for depth in range(len(tables) - 1, -1, -1):
         after = completion[depth + 1].reshape(shape)
         here = after.copy()
@@ -306,7 +422,13 @@ def solve_by_classes(
     ordered = [tables[j] for j in order]
     completion = _completion_bounds(ordered, classes)
     class_costs = [np.ascontiguousarray(costs[np.array(order)][:, members]) for members in classes.members]
-    search = _CountSearch(tables=ordered, class_costs=class_costs, classes=classes, completion=completion)
+    search = _CountSearch(
+        tables=ordered,
+        class_costs=class_costs,
+        cost_rows=[c.tolist() for c in class_costs],
+        classes=classes,
+        completion=completion,
+    )
     start = _Assignment([np.full(m.size, -1, dtype=np.int64) for m in classes.members])
     search.explore(depth=0, remaining=full, value=0.0, state=start)
     if search.best_where is not None:

@@ -116,8 +116,14 @@ def form_coalitions_exact(
 
 
 def _use_classes(problem: FormationProblem, enumerated: IntArray) -> bool:
-    """Whether to search over capability-class counts (:mod:`.classes`) instead of subsets: when agents
-    share capability rows so that the count lattice is small and smaller than the subset lattice."""
+    """Whether to search over capability-class counts (:mod:`.classes`) instead of subsets: when some agents
+    share a capability row (the count lattice is smaller than the ``2^n`` subsets) and the lattice has at
+    most :data:`.classes.MAX_CLASS_LATTICE` points.
+
+    Measured on 20 agents (``docs/performance.md``): the class search takes 0.01-0.5 s up to that size
+    while the subset search, with many agents sharing capability rows, ran from 0.3 s to minutes; on
+    problems where nearly every agent differs the subset search is the faster one (0.2-0.4 s).
+    """
     size = lattice_size(problem, enumerated)
     return size <= MAX_CLASS_LATTICE and size < 1 << enumerated.size
 
