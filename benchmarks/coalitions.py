@@ -1,7 +1,8 @@
 """Coalition formation benchmark: exact and scalable algorithms, time, value, bound, gap and quality ratio.
 
 Run: ``.venv/bin/python benchmarks/coalitions.py`` (``--repeats`` timed runs per case, default 5;
-``--ratio-instances`` small instances for the scalable/exact ratio, default 200).
+``--ratio-instances`` small instances for the scalable/exact ratio, default 200; ``--only exact`` or
+``--only scalable`` for one half).
 
 Problems come from :func:`freeagentics.domain.coalitions.random_formation_problem` (one agent per grid cell
 on average, 3 capabilities, objectives needing 1-3 units of 1-3 capabilities) with the default value
@@ -14,6 +15,7 @@ machine may be shared.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import statistics
@@ -91,18 +93,87 @@ def _interchangeable(num_objectives: int, need: int) -> FormationProblem:
     )
 
 
+def _co_located(num_objectives: int, need: int) -> FormationProblem:
+    """As :func:`_interchangeable` with every agent on one cell: equal costs too (fully interchangeable)."""
+    problem = _interchangeable(num_objectives, need)
+    return dataclasses.replace(
+        problem, agents=AgentBatch(positions=np.full((20, 2), 4), capabilities=np.ones((20, 1)))
+    )
+
+
+INTERCHANGEABLE_CASES = ((6, 3), (5, 4), (4, 5), (3, 6), (3, 7), (2, 10))
+
+
 def bench_exact_interchangeable(repeats: int) -> list[str]:
     rows = [
-        "| agents | objectives x agents needed | wall (s) | CPU (s) | optimum | coalitions |",
-        "|---:|---|---:|---:|---:|---:|",
+        "| agents | positions | objectives x agents needed | wall (s) | CPU (s) | optimum | coalitions |",
+        "|---:|---|---|---:|---:|---:|---:|",
     ]
-    for num_objectives, need in ((6, 3), (5, 4), (4, 5), (3, 6), (3, 7), (2, 10)):
-        problem = _interchangeable(num_objectives, need)
-        result, _, wall, cpu = _timed(lambda p=problem: form_coalitions_exact(p), repeats)
-        rows.append(
-            f"| 20 | {num_objectives} x {need} | {wall:.3f} | {cpu:.3f} | {result.total_value:.2f} | "
-            f"{len(result.coalitions)} |"
+    for label, build in (("random", _interchangeable), ("one cell", _co_located)):
+        for num_objectives, need in INTERCHANGEABLE_CASES:
+            problem = build(num_objectives, need)
+            result, _, wall, cpu = _timed(lambda p=problem: form_coalitions_exact(p), repeats)
+            rows.append(
+                f"| 20 | {label} | {num_objectives} x {need} | {wall:.3f} | {cpu:.3f} | "
+                f"{result.total_value:.2f} | {len(result.coalitions)} |"
+            )
+    return rows
+
+
+def _capability_classes(seed: int, num_classes: int, num_objectives: int) -> FormationProblem:
+    """20 agents drawn from ``num_classes`` distinct capability rows over 3 capabilities (amounts 0-2),
+    at random cells; objectives needing 1-3 units of 1-3 capabilities, worth 2-12 per unit."""
+    rng = np.random.default_rng([seed, num_classes, num_objectives])
+    rows = np.array([r for r in np.ndindex(3, 3, 3) if any(r)], dtype=np.float64)
+    rows = rows[rng.permutation(len(rows))[:num_classes]]
+    objectives = []
+    for j in range(num_objectives):
+        required = rng.integers(0, 3, size=3).astype(np.float64)
+        required[rng.integers(3)] += 1.0
+        objectives.append(
+            Objective(
+                id=f"o{j}",
+                target=Region.cell(int(rng.integers(10)), int(rng.integers(10))),
+                required=tuple(required),
+                value=float(rng.uniform(2.0, 12.0) * required.sum()),
+            )
         )
+    return FormationProblem(
+        capability_names=("a", "b", "c"),
+        objectives=tuple(objectives),
+        agents=AgentBatch(
+            positions=rng.integers(0, 10, size=(20, 2)),
+            capabilities=rows[rng.integers(0, num_classes, size=20)],
+        ),
+    )
+
+
+CLASS_COUNTS = (1, 2, 4, 6, 9, 12, 16)
+CLASS_OBJECTIVES = (4, 8)
+CLASS_INSTANCES = 3
+
+
+def bench_exact_classes(repeats: int) -> list[str]:
+    """Worst of :data:`CLASS_INSTANCES` instances per row (the target is "always under a second")."""
+    rows = [
+        "| agents | capability rows | objectives | instances | worst wall (s) | worst CPU (s) | "
+        "median CPU (s) | lattice points |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for num_classes in CLASS_COUNTS:
+        for num_objectives in CLASS_OBJECTIVES:
+            walls, cpus, lattices = [], [], []
+            for seed in range(CLASS_INSTANCES):
+                problem = _capability_classes(seed, num_classes, num_objectives)
+                _, _, wall, cpu = _timed(lambda p=problem: form_coalitions_exact(p), repeats)
+                walls.append(wall)
+                cpus.append(cpu)
+                _, sizes = np.unique(problem.agents.capabilities, axis=0, return_counts=True)
+                lattices.append(str(int(np.prod(sizes + 1))))
+            rows.append(
+                f"| 20 | {num_classes} | {num_objectives} | {CLASS_INSTANCES} | {max(walls):.3f} | "
+                f"{max(cpus):.3f} | {statistics.median(cpus):.3f} | {', '.join(lattices)} |"
+            )
     return rows
 
 
@@ -167,19 +238,25 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--ratio-instances", type=int, default=200)
+    parser.add_argument("--only", choices=("exact", "scalable"), default=None)
     args = parser.parse_args()
     print(
         f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"numpy {np.__version__}, load average before {os.getloadavg()[0]:.2f}"
     )
-    print("\n## exact (subset DP + branch and bound)\n")
-    print("\n".join(bench_exact(args.repeats)))
-    print("\n## exact with 20 interchangeable agents (worst case for the search; 1 timed run)\n")
-    print("\n".join(bench_exact_interchangeable(1)))
-    print("\n## scalable (greedy + local moves + exchanges, with upper bound)\n")
-    print("\n".join(bench_scalable(args.repeats)))
-    print(f"\n## scalable / exact on {args.ratio_instances} random instances (6-14 agents, 2-5 objectives)\n")
-    print("\n".join(bench_ratio(args.ratio_instances)))
+    if args.only in (None, "exact"):
+        print("\n## exact, random problems\n")
+        print("\n".join(bench_exact(args.repeats)))
+        print("\n## exact with 20 agents of one capability row (1 timed run)\n")
+        print("\n".join(bench_exact_interchangeable(1)))
+        print("\n## exact with 20 agents from a few capability rows (1 timed run each)\n")
+        print("\n".join(bench_exact_classes(1)))
+    if args.only in (None, "scalable"):
+        print("\n## scalable (greedy + local moves + exchanges, with upper bound)\n")
+        print("\n".join(bench_scalable(args.repeats)))
+        instances = args.ratio_instances
+        print(f"\n## scalable / exact on {instances} random instances (6-14 agents, 2-5 objectives)\n")
+        print("\n".join(bench_ratio(args.ratio_instances)))
     print(f"\n# load average after: {os.getloadavg()[0]:.2f}")
 
 
