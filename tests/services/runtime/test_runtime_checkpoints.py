@@ -91,6 +91,46 @@ def test_restore_gives_back_beliefs_counters_positions_and_learned_counts_exactl
     np.testing.assert_array_equal(after_view.resources_left, view.resources_left)
 
 
+def _as_format_1(payload: bytes) -> bytes:
+    """The same checkpoint as format 1 wrote it: agent ids and per-agent world state as JSON lists."""
+    import io
+    import json
+
+    with np.load(io.BytesIO(payload), allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    meta = json.loads(arrays.pop("meta").tobytes())
+    world = json.loads(arrays.pop("world").tobytes())
+    world["agents"] = {
+        name.removeprefix("world_agents/"): arrays.pop(name).tolist()
+        for name in list(arrays)
+        if name.startswith("world_agents/")
+    }
+    for index, population in enumerate(meta["populations"]):
+        raw = arrays.pop(f"p{index}/agent_ids")
+        population["agent_ids"] = [uuid.UUID(bytes=row.tobytes()).hex for row in raw]
+    meta["format"] = "freeagentics.world_checkpoint/1"
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    arrays["world"] = np.frombuffer(json.dumps(world).encode(), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, allow_pickle=False, **arrays)
+    return buffer.getvalue()
+
+
+def test_a_checkpoint_written_in_format_1_still_restores_exactly() -> None:
+    runtime, world, ids, blueprints = _ticked_runtime()
+    payload = _as_format_1(_checkpoint(runtime, world))
+    view = runtime.view(world)
+    assert view is not None
+    before = {agent: agent_snapshot(view, agent) for agent in ids}
+    restored_runtime = AgentRuntime()
+    agents = [RestoredAgent(a, bp, running=a not in ids[:2]) for a, bp in zip(ids, blueprints, strict=True)]
+    assert restored_runtime.restore_world(world, small_spec(7, 7), 3, agents, payload) == len(ids)
+    after_view = restored_runtime.view(world)
+    assert after_view is not None
+    for agent in ids:
+        assert_same_agent(before[agent], agent_snapshot(after_view, agent))
+
+
 def test_restored_runtime_continues_exactly_like_the_original() -> None:
     runtime, world, ids, blueprints = _ticked_runtime()
     payload = _checkpoint(runtime, world)

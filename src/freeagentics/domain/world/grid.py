@@ -474,7 +474,7 @@ class GridWorld:
 
     # ------------------------------------------------------------------ snapshots
 
-    def snapshot(self, *, include_spec: bool = True) -> dict[str, Any]:
+    def snapshot(self, *, include_spec: bool = True, agents_as_arrays: bool = False) -> dict[str, Any]:
         """The world's whole state as JSON-ready plain data (ints, lists, dicts).
 
         Keys: ``format``, ``spec`` (:meth:`GridWorldSpec.to_mapping`), ``tick``, ``capacity``, ``agents``
@@ -486,6 +486,10 @@ class GridWorld:
         ``include_spec=False`` leaves the spec out, for frequent checkpoints of a world whose spec is stored
         elsewhere (a large layout costs more to serialise than the agents); such a snapshot can be restored
         only into a world built from that spec.
+
+        ``agents_as_arrays=True`` gives the ``agents`` lists as NumPy arrays (fresh copies) instead: a
+        checkpoint stores them as binary arrays, and turning 10^5 numbers into Python objects on the tick
+        thread would hold the interpreter for tens of milliseconds. :meth:`restore` takes either form.
         """
         slots = self.active_slots()
         carried = self._carried_from[slots]
@@ -496,11 +500,14 @@ class GridWorld:
             "tick": self._tick,
             "capacity": self.capacity,
             "agents": {
-                "slots": slots.tolist(),
-                "positions": self._row_col_of[self._cell[slots]].tolist(),
-                "carrying": (carried < self._num_piles).tolist(),
-                "carried_from": np.where(carried < self._num_piles, carried, -1).tolist(),
-                "deposits": self._deposits_by_slot[slots].tolist(),
+                name: array if agents_as_arrays else array.tolist()
+                for name, array in (
+                    ("slots", slots),
+                    ("positions", self._row_col_of[self._cell[slots]]),
+                    ("carrying", carried < self._num_piles),
+                    ("carried_from", np.where(carried < self._num_piles, carried, -1)),
+                    ("deposits", self._deposits_by_slot[slots]),
+                )
             },
             "resources_left": self.resources_left().tolist(),
             "credits": {"deposited": self.deposited().tolist(), "total": self.total_deposited},

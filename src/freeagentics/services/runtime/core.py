@@ -24,6 +24,7 @@ import numpy as np
 
 from freeagentics.domain.engine.config import Accelerator
 from freeagentics.domain.world import GridWorldSpec
+from freeagentics.domain.world.snapshots import plain
 from freeagentics.services.runtime import state_ops
 from freeagentics.services.runtime.catalog import AgentBlueprint
 from freeagentics.services.runtime.pools import InstrumentedPool
@@ -31,7 +32,9 @@ from freeagentics.services.runtime.world_runtime import PopulationFailure, World
 
 T = TypeVar("T")
 
-CHECKPOINT_FORMAT = "freeagentics.world_checkpoint/1"
+CHECKPOINT_FORMAT = "freeagentics.world_checkpoint/2"
+#: Still read: agent ids and per-agent world state as JSON lists (written before the arrays of format 2).
+CHECKPOINT_FORMAT_V1 = "freeagentics.world_checkpoint/1"
 
 
 class UnknownWorldError(LookupError):
@@ -221,7 +224,7 @@ class AgentRuntime:
         """Tick thread: the world's snapshot (mutable state, copied now) and its current immutable view."""
         world = self._world(world_id)
         # The spec is stored with the world row; leaving it out keeps frequent checkpoints small.
-        return world.world.snapshot(include_spec=False), world.view()
+        return world.world.snapshot(include_spec=False, agents_as_arrays=True), world.view()
 
     def restore_world(
         self,
@@ -270,7 +273,10 @@ def encode_checkpoint(world_snapshot: Mapping[str, Any], view: WorldView) -> byt
     arrays: dict[str, np.ndarray] = {}
     populations = []
     for index, population in enumerate(view.populations):
-        populations.append({"key": population.key, "agent_ids": [a.hex for a in population.agent_ids]})
+        populations.append({"key": population.key})
+        arrays[f"p{index}/agent_ids"] = np.frombuffer(
+            b"".join(a.bytes for a in population.agent_ids), dtype=np.uint8
+        ).reshape(-1, 16)
         arrays[f"p{index}/slots"] = population.slots
         arrays[f"p{index}/ticks"] = population.ticks
         arrays[f"p{index}/last_action"] = population.last_action
@@ -279,7 +285,12 @@ def encode_checkpoint(world_snapshot: Mapping[str, Any], view: WorldView) -> byt
             arrays[f"p{index}/state/{name}"] = array
     meta = {"format": CHECKPOINT_FORMAT, "tick": view.tick, "populations": populations}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    arrays["world"] = np.frombuffer(json.dumps(world_snapshot).encode(), dtype=np.uint8)
+    # Per-agent world state goes in as arrays; the rest of the snapshot (a few numbers) as JSON.
+    world_rest = dict(world_snapshot)
+    world_agents = dict(world_rest.pop("agents", {}))
+    for name, values in world_agents.items():
+        arrays[f"world_agents/{name}"] = np.asarray(values)
+    arrays["world"] = np.frombuffer(json.dumps(plain(world_rest)).encode(), dtype=np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, allow_pickle=False, **arrays)
     return buffer.getvalue()
@@ -338,15 +349,26 @@ def decode_checkpoint(payload: bytes) -> DecodedCheckpoint:
     with np.load(io.BytesIO(payload), allow_pickle=False) as data:
         arrays = {name: data[name] for name in data.files}
     meta = json.loads(arrays.pop("meta").tobytes())
-    if meta.get("format") != CHECKPOINT_FORMAT:
+    if meta.get("format") not in (CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_V1):
         raise ValueError(f"unknown checkpoint format {meta.get('format')!r}")
     world_snapshot = json.loads(arrays.pop("world").tobytes())
+    world_agents = {
+        name.removeprefix("world_agents/"): arrays.pop(name)
+        for name in list(arrays)
+        if name.startswith("world_agents/")
+    }
+    if world_agents:
+        world_snapshot["agents"] = world_agents
     slot_of: dict[uuid.UUID, int] = {}
     location: dict[uuid.UUID, tuple[int, int]] = {}
     for index, population in enumerate(meta["populations"]):
         slots = arrays[f"p{index}/slots"]
-        for row, hex_id in enumerate(population["agent_ids"]):
-            agent_id = uuid.UUID(hex=hex_id)
+        if "agent_ids" in population:
+            ids = [uuid.UUID(hex=hex_id) for hex_id in population["agent_ids"]]
+        else:
+            raw = arrays.pop(f"p{index}/agent_ids")
+            ids = [uuid.UUID(bytes=raw[row].tobytes()) for row in range(len(raw))]
+        for row, agent_id in enumerate(ids):
             slot_of[agent_id] = int(slots[row])
             location[agent_id] = (index, row)
     return DecodedCheckpoint(int(meta["tick"]), world_snapshot, slot_of, location, arrays)
