@@ -120,16 +120,19 @@ def bench_exact_interchangeable(repeats: int) -> list[str]:
     return rows
 
 
-def _capability_classes(seed: int, num_classes: int, num_objectives: int) -> FormationProblem:
-    """20 agents drawn from ``num_classes`` distinct capability rows over 3 capabilities (amounts 0-2),
-    at random cells; objectives needing 1-3 units of 1-3 capabilities, worth 2-12 per unit."""
-    rng = np.random.default_rng([seed, num_classes, num_objectives])
-    rows = np.array([r for r in np.ndindex(3, 3, 3) if any(r)], dtype=np.float64)
+def _capability_classes(
+    seed: int, num_classes: int, num_capabilities: int, num_objectives: int
+) -> FormationProblem:
+    """20 agents drawn from ``num_classes`` distinct capability rows (amounts 0-2 of ``num_capabilities``
+    capabilities) at random cells of a 10 x 10 grid; objectives needing 1-4 units of some capabilities,
+    worth 2-12 per unit. The shape of the random sweeps that found the subset search's worst cases."""
+    rng = np.random.default_rng([seed, num_classes, num_capabilities, num_objectives])
+    rows = np.array([r for r in np.ndindex(*(3,) * num_capabilities) if any(r)], dtype=np.float64)
     rows = rows[rng.permutation(len(rows))[:num_classes]]
     objectives = []
     for j in range(num_objectives):
-        required = rng.integers(0, 3, size=3).astype(np.float64)
-        required[rng.integers(3)] += 1.0
+        required = rng.integers(0, 4, size=num_capabilities).astype(np.float64)
+        required[rng.integers(num_capabilities)] += 1.0
         objectives.append(
             Objective(
                 id=f"o{j}",
@@ -139,16 +142,17 @@ def _capability_classes(seed: int, num_classes: int, num_objectives: int) -> For
             )
         )
     return FormationProblem(
-        capability_names=("a", "b", "c"),
+        capability_names=tuple(f"c{k}" for k in range(num_capabilities)),
         objectives=tuple(objectives),
         agents=AgentBatch(
             positions=rng.integers(0, 10, size=(20, 2)),
-            capabilities=rows[rng.integers(0, num_classes, size=20)],
+            capabilities=rows[rng.integers(0, len(rows), size=20)],
         ),
     )
 
 
-CLASS_COUNTS = (1, 2, 4, 6, 9, 12, 16)
+#: (capability rows, capabilities): one capability allows only 2 distinct rows, two allow 8.
+CLASS_SHAPES = ((1, 1), (2, 1), (2, 2), (4, 2), (8, 2), (4, 3), (8, 3), (12, 3), (16, 3))
 CLASS_OBJECTIVES = (4, 8)
 CLASS_INSTANCES = 3
 
@@ -156,23 +160,24 @@ CLASS_INSTANCES = 3
 def bench_exact_classes(repeats: int) -> list[str]:
     """Worst of :data:`CLASS_INSTANCES` instances per row (the target is "always under a second")."""
     rows = [
-        "| agents | capability rows | objectives | instances | worst wall (s) | worst CPU (s) | "
-        "median CPU (s) | lattice points |",
-        "|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| agents | capability rows | capabilities | objectives | instances | worst wall (s) | "
+        "worst CPU (s) | median CPU (s) | lattice points |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for num_classes in CLASS_COUNTS:
+    for num_classes, num_capabilities in CLASS_SHAPES:
         for num_objectives in CLASS_OBJECTIVES:
             walls, cpus, lattices = [], [], []
             for seed in range(CLASS_INSTANCES):
-                problem = _capability_classes(seed, num_classes, num_objectives)
+                problem = _capability_classes(seed, num_classes, num_capabilities, num_objectives)
                 _, _, wall, cpu = _timed(lambda p=problem: form_coalitions_exact(p), repeats)
                 walls.append(wall)
                 cpus.append(cpu)
                 _, sizes = np.unique(problem.agents.capabilities, axis=0, return_counts=True)
                 lattices.append(str(int(np.prod(sizes + 1))))
+            times = f"{max(walls):.3f} | {max(cpus):.3f} | {statistics.median(cpus):.3f}"
             rows.append(
-                f"| 20 | {num_classes} | {num_objectives} | {CLASS_INSTANCES} | {max(walls):.3f} | "
-                f"{max(cpus):.3f} | {statistics.median(cpus):.3f} | {', '.join(lattices)} |"
+                f"| 20 | {num_classes} | {num_capabilities} | {num_objectives} | {CLASS_INSTANCES} | "
+                f"{times} | {', '.join(lattices)} |"
             )
     return rows
 

@@ -159,7 +159,9 @@ class _CountTables:
     alone: FloatArray  # (P,) A_j(x)
     best_alone: FloatArray  # (P,) H_j(r) >= 0
     useful: IntArray  # lattice indices of the useful count vectors, by decreasing A_j
-    min_size: int  # members of the smallest useful count vector (n + 1 if there is none)
+    useful_counts: NDArray[np.int64]  # (U, T) their count vectors
+    useful_parts: list[list[tuple[int, int]]]  # per useful count vector, its (class, count > 0) pairs
+    gain_list: list[float]  # G_j of each useful count vector
 
 
 def _count_tables(
@@ -192,9 +194,18 @@ def _count_tables(
         useful = np.flatnonzero(alone > _strictly_below_maximum(best_alone, classes.sizes))
         order = np.argsort(-alone[useful], kind="stable")
         useful = useful[order].astype(np.int64)
-        min_size = int(sizes[useful].min()) if useful.size else int(sizes[-1]) + 1
         tables.append(
-            _CountTables(gains=gains, alone=alone, best_alone=best_alone, useful=useful, min_size=min_size)
+            _CountTables(
+                gains=gains,
+                alone=alone,
+                best_alone=best_alone,
+                useful=useful,
+                useful_counts=classes.counts[useful],
+                useful_parts=[
+                    [(int(t), int(row[t])) for t in np.flatnonzero(row)] for row in classes.counts[useful]
+                ],
+                gain_list=gains[useful].tolist(),
+            )
         )
     return tables
 
@@ -202,14 +213,20 @@ def _count_tables(
 class _Assignment:
     """An optimal assignment of each class's agents to the objectives chosen so far (search positions).
 
-    ``where[t][i]`` is the search depth of the objective agent ``i`` of class ``t`` serves, or -1.
+    ``where[t][i]`` is the search depth of the objective agent ``i`` of class ``t`` serves, or -1;
+    ``assigned[t]`` counts the class's assigned agents. A copy shares the ``where`` arrays until it
+    changes one (copy on write: a child touches only the classes its count vector uses).
     """
 
-    def __init__(self, where: list[IntArray]) -> None:
+    def __init__(self, where: list[IntArray], assigned: list[int]) -> None:
         self.where = where
+        self.assigned = assigned
+        self._owned: set[int] = set(range(len(where)))
 
     def copy(self) -> _Assignment:
-        return _Assignment([w.copy() for w in self.where])
+        child = _Assignment(list(self.where), list(self.assigned))
+        child._owned = set()
+        return child
 
     def add(
         self, class_costs: FloatArray, cost_rows: list[list[float]], t: int, depth: int, amount: int
@@ -224,14 +241,19 @@ class _Assignment:
         current assignment is optimal). When the class serves nothing yet, the cheapest ``amount`` agents
         are that optimum directly.
         """
+        if t not in self._owned:
+            self.where[t] = self.where[t].copy()
+            self._owned.add(t)
         where = self.where[t]
-        if not np.any(where >= 0):
+        if self.assigned[t] == 0:
             row = class_costs[depth]
             cheapest = np.argsort(row, kind="stable")[:amount]
             if cheapest.size < amount or not np.all(np.isfinite(row[cheapest])):
                 return math.inf
             where[cheapest] = depth
+            self.assigned[t] = amount
             return float(row[cheapest].sum())
+        self.assigned[t] += amount
         small = where.size * (depth + 1) <= _SMALL_AUGMENT
         extra = 0.0
         for _ in range(amount):
@@ -346,29 +368,29 @@ class _CountSearch:
                 self.best_where = [w.copy() for w in state.where]
             return
         table = self.tables[depth]
-        counts = self.classes.counts
-        left = counts[remaining]
-        candidates = table.useful[np.all(counts[table.useful] <= left, axis=1)]
-        candidates = np.concatenate([candidates, np.zeros(1, dtype=np.int64)])
-        bounds = table.alone[candidates] + self.completion[depth + 1, remaining - candidates]
-        bounds[-1] = self.completion[depth + 1, remaining]
-        for k in np.argsort(-bounds, kind="stable"):
-            if value + bounds[k] <= self.best_value:
+        after = self.completion[depth + 1]
+        fits = np.flatnonzero(np.all(table.useful_counts <= self.classes.counts[remaining], axis=1))
+        candidates = np.append(table.useful[fits], 0)
+        bounds = np.append(table.alone[table.useful[fits]], 0.0) + after[remaining - candidates]
+        order = np.argsort(-bounds, kind="stable").tolist()
+        bound_list, candidate_list, fit_list = bounds.tolist(), candidates.tolist(), fits.tolist()
+        for k in order:
+            if value + bound_list[k] <= self.best_value:
                 break
-            x = int(candidates[k])
+            x = candidate_list[k]
             if x == 0:
                 self.explore(depth + 1, remaining, value, state)
                 continue
             child = state.copy()
             extra = 0.0
-            for t in np.flatnonzero(counts[x]):
-                extra += child.add(self.class_costs[t], self.cost_rows[t], int(t), depth, int(counts[x, t]))
+            for t, amount in table.useful_parts[fit_list[k]]:
+                extra += child.add(self.class_costs[t], self.cost_rows[t], t, depth, amount)
                 if not math.isfinite(extra):
                     break
             if not math.isfinite(extra):
                 continue
-            child_value = value + float(table.gains[x]) - extra
-            if child_value + self.completion[depth + 1, remaining - x] <= self.best_value:
+            child_value = value + table.gain_list[fit_list[k]] - extra
+            if child_value + after[remaining - x] <= self.best_value:
                 continue
             self.explore(depth + 1, remaining - x, child_value, child)
 
@@ -429,7 +451,9 @@ def solve_by_classes(
         classes=classes,
         completion=completion,
     )
-    start = _Assignment([np.full(m.size, -1, dtype=np.int64) for m in classes.members])
+    start = _Assignment(
+        [np.full(m.size, -1, dtype=np.int64) for m in classes.members], [0] * len(classes.members)
+    )
     search.explore(depth=0, remaining=full, value=0.0, state=start)
     if search.best_where is not None:
         for members, where in zip(classes.members, search.best_where, strict=True):
