@@ -1,11 +1,12 @@
 """Exact coalition formation over capability classes: coalitions as member counts, costs as assignments.
 
 The value function sees a coalition only through its capability totals and its size (plus the additive
-member costs, see :mod:`.values`). Agents with the same capability row therefore contribute identically to
-every gain: they form a *capability class*, and a coalition's gain depends only on its *count vector*
-``x`` (how many members it takes from each class). What still tells class-mates apart is their member
-costs (travel, typically), and for fixed counts the cheapest way to staff all coalitions is, class by
-class, an assignment (transportation) problem. So the problem
+member costs, see :mod:`.values`): :meth:`~.values.CoalitionValueFunction.gains` is never told who the
+members are. Agents with exactly equal capability rows therefore contribute identically to every gain,
+whatever the value function: they form a *capability class*, and a coalition's gain depends only on its
+*count vector* ``x`` (how many members it takes from each class). What still tells class-mates apart is
+their member costs (travel, typically), and for fixed counts the cheapest way to staff all coalitions is,
+class by class, an assignment (transportation) problem. So the problem
 
     maximise  sum_j v_j(S_j)  over disjoint S_j
 
@@ -33,9 +34,12 @@ subset algorithm otherwise.
    assignment takes one shortest augmenting path per member (over the ``<= M + 1`` nodes "free" and the
    objectives chosen so far: moving an agent from one objective to another, the successive-shortest-path
    method of min-cost flow), which keeps the assignment optimal for the counts chosen so far. A child is
-   bounded by ``value + A_j(x) + sum_{k later} H_k(r - x)``: staffing more objectives never costs less
-   than staffing them separately (restricting an optimal joint assignment to each part gives feasible
-   parts), so ``TC(chosen + x) >= TC(chosen) + cheapest_j(x)``.
+   bounded by ``value + A_j(x) + F_{j+1}(r - x)``, where ``F_k(r)`` is the best ``sum A`` the objectives
+   from ``k`` on can reach sharing the counts ``r`` (a dynamic programme over the objectives on the
+   lattice, :func:`_completion_bounds`): staffing more objectives never costs less than staffing them
+   separately (restricting an optimal joint assignment to each part gives feasible parts), so
+   ``TC(chosen + x) >= TC(chosen) + cheapest_j(x)``. Its slack is class-mates wanted by several
+   objectives at once (each pays its own cheapest members in ``A``).
 
 The result is optimal for the given value function, like :mod:`.exact` (both equal brute force over every
 assignment in the tests). Capability totals are computed as ``counts @ class capabilities``, which rounds
@@ -192,6 +196,7 @@ def _count_tables(
         alone[np.isnan(alone)] = -np.inf
         best_alone = _prefix_maximum(alone, classes.sizes)
         useful = np.flatnonzero(alone > _strictly_below_maximum(best_alone, classes.sizes))
+        useful = useful[useful > 0]  # x = 0 (objective unserved): the search adds it to every node itself
         order = np.argsort(-alone[useful], kind="stable")
         useful = useful[order].astype(np.int64)
         tables.append(
