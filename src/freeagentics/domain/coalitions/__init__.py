@@ -3,7 +3,9 @@
 - :mod:`.problem`: objectives, agent batches and the :class:`FormationProblem` (validated, frozen).
 - :mod:`.values`: the pluggable :class:`CoalitionValueFunction` protocol and the default
   :class:`CapabilityCoverageValue` (capability coverage, travel distance, coalition size).
-- :mod:`.exact`: the optimal coalition structure by subset dynamic programming and branch and bound.
+- :mod:`.exact`: the optimal coalition structure; by capability classes (:mod:`.classes`: member counts
+  per class, exact assignment costs) when agents share capability rows, else by subset dynamic
+  programming and branch and bound.
 - :mod:`.scalable`: greedy formation with local improvement and an upper bound, for thousands of agents.
 - :mod:`.formation`: :func:`form_coalitions`, choosing the algorithm by name (or automatically).
 - :mod:`.structure`: the :class:`CoalitionStructure` result and its invariants.
