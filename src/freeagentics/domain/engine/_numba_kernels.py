@@ -37,6 +37,7 @@ def composite_efe(
     qo_indices: Any,
     qo_data: Any,
     linear: Any,
+    column_entropy: Any,
     nov_indptr: Any,
     nov_indices: Any,
     nov_data: Any,
@@ -55,7 +56,8 @@ def composite_efe(
 ) -> None:
     """Add one modality's utility, state information gain and ``A`` novelty to every policy of every agent.
 
-    ``J0`` ``(n, S)``: current joint beliefs over the modality's factors. The table arrays are those of
+    ``J0`` ``(n, S)``: current joint beliefs over the modality's factors. The table arrays (including
+    ``column_entropy``, used for agents whose belief sits on a single state) are those of
     :class:`~.model.SparseComposite` (``K = num_nodes`` trie nodes, ``No = num_obs`` outcomes,
     ``policy_nodes`` ``(P, L)``). ``C_agent`` ``(n, No)`` per-agent log-preferences, used when
     ``use_agent_C`` (else the table's utility columns). Adds to ``(n, P)`` arrays: ``util_out``
@@ -65,7 +67,6 @@ def composite_efe(
     n, S = J0.shape
     K = num_nodes
     KNo = K * num_obs
-    P, L = policy_nodes.shape
     novelty = len(nov_indptr) > 1
     acc = np.zeros(KNo, dtype=np.float64)
     nov_acc = np.zeros(KNo, dtype=np.float64)
@@ -75,15 +76,44 @@ def composite_efe(
     util = np.empty(K, dtype=np.float64)
     info = np.empty(K, dtype=np.float64)
     param = np.empty(K, dtype=np.float64)
+    support = np.empty(S, dtype=np.int64)
     for i in range(n):
+        size = 0
+        for s in range(S):
+            if J0[i, s] > threshold:
+                support[size] = s
+                size += 1
+        if size == 1 and not use_agent_C and not novelty:
+            # The belief sits on one state s (all else below the threshold): every predicted outcome
+            # distribution is x times a column of the table, so H[x w] = x H[w] - x log x (columns sum to 1).
+            s = support[0]
+            x = np.float64(J0[i, s])
+            x_log_x = x * np.float64(np.log(np.float32(x))) if log32 else x * np.log(x)
+            for k in range(K):
+                util[k] = x * np.float64(linear[s, k])
+                info[k] = x * np.float64(column_entropy[s, k]) - x_log_x - x * np.float64(linear[s, K + k])
+                param[k] = 0.0
+            _add_to_policies(
+                i,
+                util,
+                info,
+                param,
+                policy_nodes,
+                use_utility,
+                use_info,
+                False,
+                util_out,
+                info_out,
+                param_out,
+            )
+            continue
         count = 0
         nov_count = 0
         for k in range(2 * K):
             lin_acc[k] = 0.0
-        for s in range(S):
+        for t in range(size):
+            s = support[t]
             x = np.float64(J0[i, s])
-            if x <= threshold:
-                continue
             for p in range(qo_indptr[s], qo_indptr[s + 1]):
                 j = qo_indices[p]
                 if acc[j] == 0.0:
@@ -119,21 +149,42 @@ def composite_efe(
             acc[j] = 0.0
         for t in range(nov_count):
             nov_acc[nov_touched[t]] = 0.0
-        for p in range(P):
-            u = 0.0
-            g = 0.0
-            w = 0.0
-            for t in range(L):
-                k = policy_nodes[p, t]
-                u += util[k]
-                g += info[k]
-                w += param[k]
-            if use_utility:
-                util_out[i, p] += u
-            if use_info:
-                info_out[i, p] += g
-            if novelty:
-                param_out[i, p] += w
+        _add_to_policies(
+            i, util, info, param, policy_nodes, use_utility, use_info, novelty, util_out, info_out, param_out
+        )
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _add_to_policies(
+    i: int,
+    util: Any,
+    info: Any,
+    param: Any,
+    policy_nodes: Any,
+    use_utility: bool,
+    use_info: bool,
+    novelty: bool,
+    util_out: Any,
+    info_out: Any,
+    param_out: Any,
+) -> None:
+    """Add agent ``i``'s per-node values to every policy through the nodes it passes."""
+    P, L = policy_nodes.shape
+    for p in range(P):
+        u = 0.0
+        g = 0.0
+        w = 0.0
+        for t in range(L):
+            k = policy_nodes[p, t]
+            u += util[k]
+            g += info[k]
+            w += param[k]
+        if use_utility:
+            util_out[i, p] += u
+        if use_info:
+            info_out[i, p] += g
+        if novelty:
+            param_out[i, p] += w
 
 
 @numba.njit(nogil=True, cache=True)
@@ -154,6 +205,7 @@ def step_one_factor(
     qo_indices: Any,
     qo_data: Any,
     linear: Any,
+    column_entropy: Any,
     nov_indptr: Any,
     nov_indices: Any,
     nov_data: Any,
@@ -275,6 +327,7 @@ def step_one_factor(
             qo_indices[m],
             qo_data[m],
             linear[m],
+            column_entropy[m],
             nov_indptr[m],
             nov_indices[m],
             nov_data[m],

@@ -610,7 +610,9 @@ class SparseComposite:
 
     ``W``'s predicted-outcome block ``(S, K * No)`` and novelty block (if any) in compressed sparse rows:
     row ``s`` holds ``qo_data[qo_indptr[s]:qo_indptr[s + 1]]`` at columns ``qo_indices[...]`` (zeros
-    dropped); the ``2 K`` utility and ambiguity columns stay dense in ``linear`` ``(S, 2 K)``. A model
+    dropped); the ``2 K`` utility and ambiguity columns stay dense in ``linear`` ``(S, 2 K)``;
+    ``column_entropy[s, k]`` is the entropy ``-Σ_o w log max(w, eps)`` of node ``k``'s predicted outcomes
+    from state ``s`` (``w = W[s, k * No : (k + 1) * No]``, computed in float64). A model
     without novelty has ``nov_indptr`` of length 1. ``policy_nodes`` ``(P, L)`` is the node of every step
     of every policy (the ``incidence`` matrix as lists).
     """
@@ -619,6 +621,7 @@ class SparseComposite:
     qo_indices: IntArray
     qo_data: FloatArray
     linear: FloatArray
+    column_entropy: FloatArray
     nov_indptr: IntArray
     nov_indices: IntArray
     nov_data: FloatArray
@@ -635,6 +638,9 @@ class SparseComposite:
         else:
             nov_indptr, nov_indices = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
             nov_data = np.zeros(0, dtype=W.dtype)
+        clip = float(np.finfo(W.dtype).eps)
+        columns = W[:, :KNo].astype(np.float64).reshape(W.shape[0], K, num_obs)
+        column_entropy = -(columns * np.log(np.maximum(columns, clip))).sum(axis=2)
         counts = np.rint(comp.incidence).astype(np.int64)
         policy_nodes = np.stack(
             [np.repeat(np.arange(K), counts[:, p]) for p in range(counts.shape[1])]
@@ -644,6 +650,7 @@ class SparseComposite:
             qo_indices=_readonly(qo_indices),
             qo_data=_readonly(qo_data),
             linear=_readonly(np.ascontiguousarray(W[:, KNo : KNo + 2 * K])),
+            column_entropy=_readonly(np.ascontiguousarray(column_entropy)),
             nov_indptr=_readonly(nov_indptr),
             nov_indices=_readonly(nov_indices),
             nov_data=_readonly(nov_data),
