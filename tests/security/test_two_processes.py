@@ -20,6 +20,7 @@ import pytest
 import redis
 from tests.conftest import REDIS_TEST_URL, TEST_PASSWORD, free_port
 from tests.security.conftest import FAST_ARGON2, config_dir_with, rate_limits
+from tests.server_support import embedded_server_env, wait_until_healthy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -35,16 +36,9 @@ class Server:
 def _start(tmp_path: Path, name: str, env_vars: dict[str, str]) -> Server:
     port = free_port()
     data_dir = tmp_path / name
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FREEAGENTICS_")}
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
+    env = embedded_server_env(data_dir, port)
     env.update(
         {
-            "FREEAGENTICS_DATA_DIR": str(data_dir),
-            "FREEAGENTICS_PORT": str(port),
-            "FREEAGENTICS_LOG_STDOUT": "false",
-            "FREEAGENTICS_DEMO_WORLD": "false",
-            "FREEAGENTICS_ENV_FILE": os.devnull,
             **{f"FREEAGENTICS_{key.upper()}": str(value) for key, value in FAST_ARGON2.items()},
             **env_vars,
         }
@@ -57,18 +51,12 @@ def _start(tmp_path: Path, name: str, env_vars: dict[str, str]) -> Server:
         stderr=subprocess.PIPE,
     )
     server = Server(process, f"http://127.0.0.1:{port}", data_dir / "logs")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited: {process.stderr.read()!r}")  # type: ignore[union-attr]
-        try:
-            if httpx.get(f"{server.base_url}/health/live", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise AssertionError("server did not start")
+    try:
+        wait_until_healthy(server.base_url, process, timeout_s=60)
+    except AssertionError:
+        process.kill()
+        raise
+    return server
 
 
 @pytest.fixture
