@@ -52,6 +52,21 @@ async def _world_with_agents(client, headers, count=3, capabilities=None):
     return world_id, response.json()["ids"]
 
 
+async def _cell_objective(client, headers, world_id, *, cell, explore, value):
+    """POST a one-cell objective needing ``explore`` units; the response, unchecked."""
+    return await client.post(
+        "/api/v1/objectives",
+        json={
+            "world_id": world_id,
+            "name": "o",
+            "region": {"cell": cell},
+            "required": {"explore": explore},
+            "value": value,
+        },
+        headers=headers,
+    )
+
+
 async def _until(predicate, seconds=60.0):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -118,17 +133,7 @@ async def test_an_agent_is_never_in_two_live_coalitions(settings_env, app_client
         headers = await auth_headers(client, "researcher")
         world_id, _ = await _world_with_agents(client, headers, count=2)
         for corner in ([0, 0], [0, 5]):
-            response = await client.post(
-                "/api/v1/objectives",
-                json={
-                    "world_id": world_id,
-                    "name": "o",
-                    "region": {"cell": corner},
-                    "required": {"explore": 2},
-                    "value": 5,
-                },
-                headers=headers,
-            )
+            response = await _cell_objective(client, headers, world_id, cell=corner, explore=2, value=5)
             assert response.status_code == 201
         first = await client.post(
             "/api/v1/coalitions/form", json={"world_id": world_id, "algorithm": "scalable"}, headers=headers
@@ -193,17 +198,7 @@ async def test_objectives_follow_ownership_and_roles(settings_env, app_client, a
         bob = await auth_headers(client, "researcher", username="bob")
         observer = await auth_headers(client, "observer", username="olga")
         world_id, _ = await _world_with_agents(client, alice, count=1)
-        created = await client.post(
-            "/api/v1/objectives",
-            json={
-                "world_id": world_id,
-                "name": "o",
-                "region": {"cell": [0, 0]},
-                "required": {"explore": 1},
-                "value": 1,
-            },
-            headers=alice,
-        )
+        created = await _cell_objective(client, alice, world_id, cell=[0, 0], explore=1, value=1)
         objective_id = created.json()["id"]
         assert (await client.get(f"/api/v1/objectives/{objective_id}", headers=bob)).status_code == 404
         assert (await client.get(f"/api/v1/objectives/{objective_id}", headers=observer)).status_code == 200
@@ -226,17 +221,7 @@ async def test_coalitions_form_periodically_for_open_objectives(
     async with app_client(settings) as (client, _app):
         headers = await auth_headers(client, "researcher")
         world_id, _ = await _world_with_agents(client, headers, count=2)
-        created = await client.post(
-            "/api/v1/objectives",
-            json={
-                "world_id": world_id,
-                "name": "o",
-                "region": {"cell": [0, 0]},
-                "required": {"explore": 1},
-                "value": 3,
-            },
-            headers=headers,
-        )
+        created = await _cell_objective(client, headers, world_id, cell=[0, 0], explore=1, value=3)
         objective_id = created.json()["id"]
 
         async def formed():
