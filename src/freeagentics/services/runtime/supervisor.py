@@ -154,7 +154,7 @@ class RuntimeSupervisor:
         self._worlds: dict[uuid.UUID, WorldRecord] = {}
         self._last_sync: dt.datetime | None = None
         self._next_full_check = 0.0
-        self._status_counts: dict[str, int] | None = None
+        self._status_counted = False
         self.is_owner = False
         self.owner_since: float | None = None
 
@@ -238,6 +238,7 @@ class RuntimeSupervisor:
         self.runtime.emergency = self.options.emergency_mode
         self._known.clear()
         self._ignored.clear()
+        self._status_counted = False
         self._worlds = {w.id: w for w in worlds}
         restored_total = 0
         by_world: dict[uuid.UUID, list[AgentRecord]] = {}
@@ -527,12 +528,12 @@ class RuntimeSupervisor:
             # API and the tick alike. Frozen objects are left out of collections (they are still freed
             # normally by reference counting when agents are removed).
             gc.freeze()
-        if self._metrics is not None and (changes.changed or deleted or self._status_counts is None):
+        if self._metrics is not None and (changes.changed or deleted or not self._status_counted):
             # Counting walks every agent, so only after a reconciliation that changed something.
             counts: dict[str, int] = {}
             for entry in self._known.values():
                 counts[entry.status] = counts.get(entry.status, 0) + 1
-            self._status_counts = counts
+            self._status_counted = True
             self._metrics.set_agents_by_status(counts)
 
     # ------------------------------------------------------------------ checkpoints
