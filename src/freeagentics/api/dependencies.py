@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from freeagentics.bootstrap import Container
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
+    # async on purpose: FastAPI runs a plain ``def`` dependency in the thread pool (a thread hand-off).
     container: Container = request.app.state.container
     return container
 

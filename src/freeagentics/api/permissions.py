@@ -147,7 +147,7 @@ def declared_routes(app: FastAPI) -> list[DeclaredRoute]:
     return routes
 
 
-def get_auth_service(container: ContainerDep, session: SessionDep) -> AuthService:
+async def get_auth_service(container: ContainerDep, session: SessionDep) -> AuthService:
     return build_auth_service(container, session)
 
 

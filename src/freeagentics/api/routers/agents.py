@@ -33,7 +33,7 @@ router = APIRouter(prefix="/api/v1", tags=["agents"])
 MAX_PAGE = 500
 
 
-def get_agent_service(container: ContainerDep, session: SessionDep) -> AgentService:
+async def get_agent_service(container: ContainerDep, session: SessionDep) -> AgentService:
     return build_agent_service(container, session)
 
 

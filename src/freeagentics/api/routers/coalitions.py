@@ -32,7 +32,7 @@ from freeagentics.services.runtime.records import Page
 router = APIRouter(prefix="/api/v1", tags=["coalitions"])
 
 
-def get_coalition_service(container: ContainerDep, session: SessionDep) -> CoalitionService:
+async def get_coalition_service(container: ContainerDep, session: SessionDep) -> CoalitionService:
     return build_coalition_service(container, session)
 
 
