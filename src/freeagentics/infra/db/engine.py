@@ -8,6 +8,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from freeagentics.config import DatabaseSettings
+from freeagentics.infra.db.sqlite_driver import OneTripDbapi
 
 
 def is_sqlite(url: str) -> bool:
@@ -15,12 +16,18 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str, settings: DatabaseSettings) -> AsyncEngine:
-    """An engine with pre-ping, bounded pool waits and, on PostgreSQL, a per-session statement timeout."""
+    """An engine with bounded pool waits and, on PostgreSQL, pre-ping and a per-session statement timeout.
+
+    SQLite is an embedded file: a pooled connection cannot have been dropped by a server or a network, so
+    it gets no pre-ping (which was one more statement per checkout), and its driver adapter makes one
+    thread hand-off per statement (:mod:`freeagentics.infra.db.sqlite_driver`).
+    """
     if is_sqlite(url):
         engine = create_async_engine(
             url,
             echo=settings.echo,
-            pool_pre_ping=True,
+            pool_pre_ping=False,
+            module=OneTripDbapi(),
             connect_args={"timeout": settings.connect_timeout_seconds},
         )
 
