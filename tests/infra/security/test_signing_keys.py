@@ -75,3 +75,27 @@ def test_an_empty_key_dir_has_no_signing_key(tmp_path) -> None:
     with pytest.raises(KeyDirError, match="keys rotate"):
         KeyRing.open(tmp_path / "keys", create_if_empty=False)
     assert KeyRing.open(tmp_path / "keys", create_if_empty=True).signing_key()
+
+
+def test_public_keys_are_derived_once_and_match_the_private_key(tmp_path) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    key = add_key(tmp_path / "keys")
+    ring = KeyRing(tmp_path / "keys")
+    loaded = ring.verification_key(key.kid)
+    assert loaded is not None
+    assert loaded.public_key is ring.verification_key(key.kid).public_key  # type: ignore[union-attr]
+    raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    assert loaded.public_key.public_bytes(*raw) == key.private_key.public_key().public_bytes(*raw)
+
+
+def test_a_deleted_key_stops_verifying_at_the_next_use(tmp_path) -> None:
+    directory = tmp_path / "keys"
+    old = add_key(directory, dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    new = add_key(directory, dt.datetime(2026, 2, 1, tzinfo=dt.UTC))
+    ring = KeyRing(directory)
+    assert ring.verification_key(old.kid) is not None
+    (directory / f"{old.kid}.pem").unlink()
+    os.utime(directory, ns=(time.time_ns(), time.time_ns() + 1_000_000))
+    assert ring.verification_key(old.kid) is None
+    assert ring.signing_key().kid == new.kid

@@ -2,8 +2,9 @@
 
 - File names are ``<kid>.pem`` with ``kid = <UTC yyyymmddThhmmssffffff>Z-<8 hex>``; the newest key signs,
   every key in the dir verifies. Files are written with mode 0600 in a 0700 directory.
-- A process re-reads the dir when its modification time changes (one ``stat`` per use), so
-  ``freeagentics keys rotate`` in another process takes effect without a restart.
+- A process re-reads the dir when its modification time changes (one ``stat`` of the dir per use, the
+  keys themselves are parsed only on a change), so ``freeagentics keys rotate`` in another process, or a
+  deleted key file, takes effect at the next request without a restart.
 - :meth:`KeyRing.rotate` adds a key and deletes keys superseded longer ago than the longest token life plus
   leeway: no token they signed can still be valid.
 """
@@ -17,7 +18,7 @@ import os
 import re
 import secrets
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +42,11 @@ class SigningKey:
     kid: str
     created_at: dt.datetime
     private_key: Ed25519PrivateKey
+    #: Derived once from ``private_key`` (every token verification uses it).
+    public_key: Ed25519PublicKey = field(init=False, repr=False, compare=False)
 
-    @property
-    def public_key(self) -> Ed25519PublicKey:
-        return self.private_key.public_key()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "public_key", self.private_key.public_key())
 
     def jwk(self) -> dict[str, str]:
         raw = self.public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -127,6 +129,7 @@ class KeyRing:
 
     def __init__(self, key_dir: Path) -> None:
         self.key_dir = key_dir
+        self._key_dir_path = os.fspath(key_dir)  # os.stat on a str: no pathlib work per request
         self._lock = threading.Lock()
         self._stamp: int | None = None
         self._keys: dict[str, SigningKey] = {}
@@ -147,7 +150,7 @@ class KeyRing:
 
     def _dir_stamp(self) -> int | None:
         try:
-            return self.key_dir.stat().st_mtime_ns
+            return os.stat(self._key_dir_path).st_mtime_ns
         except FileNotFoundError:
             return None
 
