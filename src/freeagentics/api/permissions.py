@@ -45,7 +45,7 @@ from freeagentics.api.errors import ApiError
 from freeagentics.api.middleware.client_ip import client_ip_of, is_trusted_network
 from freeagentics.bootstrap import Container, build_auth_service
 from freeagentics.infra.security.audit import route_var, user_var
-from freeagentics.services.auth.ports import TokenClaims
+from freeagentics.services.auth.ports import InvalidTokenError, TokenClaims, TokenCodec, TokenType
 from freeagentics.services.auth.rbac import ROLE_PERMISSIONS, Permission, Principal, Role
 from freeagentics.services.auth.service import AuthenticationFailedError, AuthService
 
@@ -164,6 +164,30 @@ def bearer_token(authorization: str | None) -> str | None:
     return token
 
 
+_DECODE_MEMO_KEY = "freeagentics.decoded_access_token"
+
+
+def decode_access_token_once(scope: Scope, codec: TokenCodec, token: str) -> TokenClaims | InvalidTokenError:
+    """``codec.decode(token, ACCESS)`` of this request's bearer token, verified at most once per request.
+
+    The rate limiter needs the caller's user id before the route's authentication runs; both use this, so
+    the signature and claims are checked once. The result (claims, or the error) is kept in the request's
+    own scope state for that exact token string only, never across requests; revocation and the user's row
+    are still checked by :meth:`AuthService.authenticate_decoded` on every request.
+    """
+    state = scope.setdefault("state", {})
+    memo: tuple[str, TokenClaims | InvalidTokenError] | None = state.get(_DECODE_MEMO_KEY)
+    if memo is not None and memo[0] == token:
+        return memo[1]
+    result: TokenClaims | InvalidTokenError
+    try:
+        result = codec.decode(token, TokenType.ACCESS)
+    except InvalidTokenError as exc:
+        result = exc
+    state[_DECODE_MEMO_KEY] = (token, result)
+    return result
+
+
 def unauthorized() -> ApiError:
     return ApiError(401, "unauthorized", "Authentication required")
 
@@ -176,7 +200,7 @@ def _note_route(scope: Scope) -> None:
 
 
 async def _principal_from_token(
-    token: str | None, container: Container, session: AsyncSession, client_ip: str
+    token: str | None, container: Container, session: AsyncSession, scope: Scope
 ) -> tuple[Principal, TokenClaims] | None:
     service = build_auth_service(container, session)
     if token is None:
@@ -184,8 +208,10 @@ async def _principal_from_token(
         service.metrics.authentication_failed()
         service.audit.record("authentication_failed", reason="no bearer token", warning=True)
         return None
+    client_ip = client_ip_of(scope)
     try:
-        principal, claims = await service.authenticate(token)
+        decoded = decode_access_token_once(scope, container.security.codec, token)
+        principal, claims = await service.authenticate_decoded(decoded)
     except AuthenticationFailedError:
         await container.security_monitor.authentication_failed(client_ip)
         return None
@@ -208,7 +234,7 @@ def _deny(container: Container, principal: Principal, needed: str) -> ApiError:
 async def _authenticate_request(request: Request, container: Container, session: AsyncSession) -> Principal:
     _note_route(request.scope)
     token = bearer_token(request.headers.get("authorization"))
-    result = await _principal_from_token(token, container, session, client_ip_of(request.scope))
+    result = await _principal_from_token(token, container, session, request.scope)
     if result is None:
         raise unauthorized()
     principal, claims = result
@@ -311,7 +337,7 @@ def require_ws(permission: Permission) -> Callable[..., Awaitable[WebSocketPrinc
             raise WebSocketException(WS_CLOSE_POLICY, "origin not allowed")
         async with container.session_factory() as session:
             result = await _principal_from_token(
-                websocket_token(websocket), container, session, client_ip_of(websocket.scope)
+                websocket_token(websocket), container, session, websocket.scope
             )
             await session.commit()
         if result is None:

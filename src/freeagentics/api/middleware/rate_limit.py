@@ -10,17 +10,20 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from freeagentics.api.middleware.client_ip import client_ip_of
 from freeagentics.api.middleware.json_error import send_json_error
-from freeagentics.api.permissions import DeclaredRoute, bearer_token, declared_routes
+from freeagentics.api.permissions import (
+    DeclaredRoute,
+    bearer_token,
+    declared_routes,
+    decode_access_token_once,
+)
 from freeagentics.infra.security.audit import route_var
 from freeagentics.infra.security.rate_limit import RateLimiterUnavailableError
-from freeagentics.services.auth.ports import InvalidTokenError, TokenType
+from freeagentics.services.auth.ports import InvalidTokenError
 
 AUTH_PATHS = frozenset({"/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/register"})
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -84,9 +87,11 @@ class RateLimitMiddleware:
         subject = f"ip:{client_ip}"
         token = bearer_token(_authorization(scope))
         if token is not None and route_class != "auth":
-            # An invalid token keeps the IP subject; the route's own authentication answers 401 and audits.
-            with contextlib.suppress(InvalidTokenError):
-                subject = f"user:{container.security.codec.decode(token, TokenType.ACCESS).user_id}"
+            # An invalid token keeps the IP subject; the route's own authentication answers 401 and audits
+            # (from the same decode: the signature is verified once per request).
+            decoded = decode_access_token_once(scope, container.security.codec, token)
+            if not isinstance(decoded, InvalidTokenError):
+                subject = f"user:{decoded.user_id}"
         try:
             decision = await container.security.rate_limiter.hit(
                 route_class, subject, rule.requests, rule.window_seconds

@@ -176,7 +176,22 @@ class AuthService:
         try:
             claims = self.codec.decode(access_token, TokenType.ACCESS)
         except InvalidTokenError as exc:
-            raise self._fail(exc.reason) from None
+            return await self.authenticate_decoded(exc)
+        return await self.authenticate_decoded(claims)
+
+    async def authenticate_decoded(
+        self, decoded: TokenClaims | InvalidTokenError
+    ) -> tuple[Principal, TokenClaims]:
+        """:meth:`authenticate` for a caller that already ran ``codec.decode(token, TokenType.ACCESS)`` on
+        this request's token (its claims, or the error it raised) and must not pay for the signature twice.
+        Every check after the signature (revocation, the user's current row, token version) runs here."""
+        if isinstance(decoded, InvalidTokenError):
+            raise self._fail(decoded.reason)
+        claims = decoded
+        if claims.token_type is not TokenType.ACCESS:
+            raise self._fail(
+                f"wrong token type (expected {TokenType.ACCESS.value})", user=str(claims.user_id)
+            )
         if await self.revocations.any_revoked(claims.token_id, claims.family_id):
             raise self._fail("token revoked", user=str(claims.user_id))
         user = await self.users.by_id(claims.user_id)
