@@ -237,3 +237,47 @@ def test_beliefs_on_a_single_state_match_the_numpy_path(dtype: str) -> None:
         state = s_np
         cells = table[cells, a_np[:, 0]]
     assert single > n, "the single-state shortcut was not exercised"
+
+
+@pytest.mark.parametrize(("size", "dense"), [(5, True), (8, False)], ids=["5x5-dense", "8x8-sparse"])
+def test_float32_whole_steps_match_the_numpy_path_on_dense_and_sparse_tables(size: int, dense: bool) -> None:
+    # float32 takes the SIMD paths: whole dense rows where the outcome block is narrow (5x5, policy_len 1:
+    # 125 columns), the sparse entries otherwise (8x8: 320 columns); half the agents carry their own C.
+    model = GenerativeModel.from_compiled(
+        grid_explorer(size, size, goal=(size - 1, size - 1), observation_noise=0.1, policy_len=1)
+    )
+    config = EngineConfig(dtype="float32")
+    sparse = model.sparse_composites(replace(config, accelerator="numba"))
+    assert sparse is not None
+    assert (sparse[0].qo_dense.shape[0] == size * size) is dense
+    C = np.random.default_rng(4).normal(size=(30, size * size))
+    _rollout(model, config, 60, 8, _uniform_obs(model), tol=2e-5, C=C)
+
+
+def test_simd_log_and_exp_stay_within_a_few_float32_ulps() -> None:
+    from freeagentics.domain.engine import _numba_kernels as kernels
+
+    rng = np.random.default_rng(0)
+    tiny, eps = np.finfo(np.float32).tiny, np.finfo(np.float32).eps
+    v = np.concatenate(
+        [10.0 ** rng.uniform(-37.9, 0, 100_000), rng.uniform(0, 1, 100_000), [tiny, eps, 0.5, 1.0]]
+    ).astype(np.float32)
+    v = v[v >= tiny]
+    work = kernels._log32_work(len(v))
+    work.values[:] = v
+    kernels._log32(work, len(v))
+    exact = np.log(v.astype(np.float64))
+    ulp = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
+    assert (np.abs(work.logs - exact) / ulp).max() < 3.0
+    assert work.logs[v == 1.0][0] == 0.0
+
+    x = np.concatenate([-rng.uniform(0, 87, 200_000), [0.0, -1e-8, -87.0, -87.5, -1e30, -np.inf]])
+    x = x.astype(np.float32)
+    bits, out = np.empty(len(x), dtype=np.int32), np.empty(len(x), dtype=np.float32)
+    kernels._exp32(x, bits, bits.view(np.float32), out, len(x))
+    exact = np.exp(x.astype(np.float64))
+    normal = x >= -87.0
+    ulp = np.spacing(exact[normal].astype(np.float32)).astype(np.float64)
+    assert (np.abs(out[normal] - exact[normal]) / ulp).max() < 2.0
+    assert out[x == 0.0][0] == 1.0
+    assert not out[~normal].any()

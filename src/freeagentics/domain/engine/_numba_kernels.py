@@ -20,7 +20,7 @@ exceeds ``threshold`` (together at most one machine epsilon of mass, see
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numba
 import numpy as np
@@ -29,13 +29,14 @@ import numpy as np
 _TIE_EPS = 64
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=True, error_model="numpy")
 def composite_efe(
     J0: Any,
     threshold: float,
     qo_indptr: Any,
     qo_indices: Any,
     qo_data: Any,
+    qo_dense: Any,
     linear: Any,
     column_entropy: Any,
     nov_indptr: Any,
@@ -57,32 +58,44 @@ def composite_efe(
     """Add one modality's utility, state information gain and ``A`` novelty to every policy of every agent.
 
     ``J0`` ``(n, S)``: current joint beliefs over the modality's factors. The table arrays (including
-    ``column_entropy``, used for agents whose belief sits on a single state) are those of
-    :class:`~.model.SparseComposite` (``K = num_nodes`` trie nodes, ``No = num_obs`` outcomes,
-    ``policy_nodes`` ``(P, L)``). ``C_agent`` ``(n, No)`` per-agent log-preferences, used when
-    ``use_agent_C`` (else the table's utility columns). Adds to ``(n, P)`` arrays: ``util_out``
-    (``qo · C``), ``info_out`` (``H[qo] - E[H[A]]``), ``param_out`` (``-qo · (wA x)``, only with novelty).
-    Rows are indexed in place, never sliced: an array view per agent would cost reference counting.
+    ``column_entropy``, used for agents whose belief sits on a single state, and ``qo_dense``, the
+    predicted-outcome block stored dense when it is narrow) are those of :class:`~.model.SparseComposite`
+    (``K = num_nodes`` trie nodes, ``No = num_obs`` outcomes, ``policy_nodes`` ``(P, L)``). ``C_agent``
+    ``(n, No)`` per-agent log-preferences, used when ``use_agent_C`` (else the table's utility columns).
+    Adds to ``(n, P)`` arrays: ``util_out`` (``qo · C``), ``info_out`` (``H[qo] - E[H[A]]``), ``param_out``
+    (``-qo · (wA x)``, only with novelty). Rows are indexed in place, never sliced: an array view per agent
+    would cost reference counting.
+
+    Three ways to the same values, chosen per agent: a belief on a single state reads the column
+    entropies; in float32 with a dense table (``K No`` small), whole rows are added and ``x log x`` is
+    taken over the row with SIMD; otherwise only the non-zero entries are visited.
     """
     n, S = J0.shape
     K = num_nodes
     KNo = K * num_obs
     novelty = len(nov_indptr) > 1
+    dense = log32 and not novelty and qo_dense.shape[0] == S and qo_dense.shape[1] == KNo
     acc = np.zeros(KNo, dtype=np.float64)
     nov_acc = np.zeros(KNo, dtype=np.float64)
     touched = np.empty(KNo, dtype=np.int64)
     nov_touched = np.empty(KNo, dtype=np.int64)
+    node_of = np.empty(KNo, dtype=np.int64)
+    for j in range(KNo):
+        node_of[j] = j // num_obs
+    logs = np.empty(KNo, dtype=np.float64)
+    log_work = _log32_work(KNo)
     lin_acc = np.zeros(2 * K, dtype=np.float64)
     util = np.empty(K, dtype=np.float64)
     info = np.empty(K, dtype=np.float64)
     param = np.empty(K, dtype=np.float64)
     support = np.empty(S, dtype=np.int64)
+    clip32 = np.float32(clip)
     for i in range(n):
         size = 0
         for s in range(S):
-            if J0[i, s] > threshold:
-                support[size] = s
-                size += 1
+            # branch-free: which entries pass is unpredictable from one agent to the next
+            support[size] = s
+            size += J0[i, s] > threshold
         if size == 1 and not use_agent_C and not novelty:
             # The belief sits on one state s (all else below the threshold): every predicted outcome
             # distribution is x times a column of the table, so H[x w] = x H[w] - x log x (columns sum to 1).
@@ -93,68 +106,212 @@ def composite_efe(
                 util[k] = x * np.float64(linear[s, k])
                 info[k] = x * np.float64(column_entropy[s, k]) - x_log_x - x * np.float64(linear[s, K + k])
                 param[k] = 0.0
-            _add_to_policies(
-                i,
-                util,
-                info,
-                param,
-                policy_nodes,
-                use_utility,
-                use_info,
-                False,
-                util_out,
-                info_out,
-                param_out,
-            )
-            continue
-        count = 0
-        nov_count = 0
-        for k in range(2 * K):
-            lin_acc[k] = 0.0
-        for t in range(size):
-            s = support[t]
-            x = np.float64(J0[i, s])
-            for p in range(qo_indptr[s], qo_indptr[s + 1]):
-                j = qo_indices[p]
-                if acc[j] == 0.0:
-                    touched[count] = j
-                    count += 1
-                acc[j] += x * np.float64(qo_data[p])
+        else:
             for k in range(2 * K):
-                lin_acc[k] += x * np.float64(linear[s, k])
-            if novelty:
-                for p in range(nov_indptr[s], nov_indptr[s + 1]):
-                    j = nov_indices[p]
-                    if nov_acc[j] == 0.0:
-                        nov_touched[nov_count] = j
-                        nov_count += 1
-                    nov_acc[j] += x * np.float64(nov_data[p])
-        for k in range(K):
-            util[k] = 0.0 if use_agent_C else lin_acc[k]
-            info[k] = -lin_acc[K + k]
-            param[k] = 0.0
-        for t in range(count):
-            j = touched[t]
-            k = j // num_obs
-            value = acc[j]
-            if log32:
-                # float32 working precision: logf, as the NumPy path's float32 logarithms (and faster)
-                info[k] -= value * np.float64(np.log(max(np.float32(value), np.float32(clip))))
+                lin_acc[k] = 0.0
+            for t in range(size):
+                s = support[t]
+                x = np.float64(J0[i, s])
+                for k in range(2 * K):
+                    lin_acc[k] += x * np.float64(linear[s, k])
+            for k in range(K):
+                util[k] = 0.0 if use_agent_C else lin_acc[k]
+                info[k] = -lin_acc[K + k]
+                param[k] = 0.0
+            if dense:
+                _dense_entropy(J0, i, support, size, qo_dense, clip32, log_work)
+                for k in range(K):
+                    h = 0.0
+                    for j in range(k * num_obs, (k + 1) * num_obs):
+                        h += np.float64(log_work.products[j])
+                    info[k] -= h
+                    if use_agent_C:
+                        u = 0.0
+                        for o in range(num_obs):
+                            u += np.float64(log_work.row[k * num_obs + o]) * np.float64(C_agent[i, o])
+                        util[k] += u
             else:
-                info[k] -= value * np.log(max(value, clip))
-            if use_agent_C:
-                util[k] += value * np.float64(C_agent[i, j - k * num_obs])
-            if novelty:
-                param[k] -= value * nov_acc[j]
-            acc[j] = 0.0
-        for t in range(nov_count):
-            nov_acc[nov_touched[t]] = 0.0
+                count, nov_count = _sparse_accumulate(
+                    J0,
+                    i,
+                    support,
+                    size,
+                    qo_indptr,
+                    qo_indices,
+                    qo_data,
+                    acc,
+                    touched,
+                    nov_indptr,
+                    nov_indices,
+                    nov_data,
+                    nov_acc,
+                    nov_touched,
+                )
+                if log32:
+                    # float32 working precision: log of the float32-rounded value, as the NumPy path takes
+                    for t in range(count):
+                        log_work.values[t] = max(np.float32(acc[touched[t]]), clip32)
+                    _log32(log_work, count)
+                    for t in range(count):
+                        logs[t] = np.float64(log_work.logs[t])
+                else:
+                    for t in range(count):
+                        logs[t] = np.log(max(acc[touched[t]], clip))
+                for t in range(count):
+                    j = touched[t]
+                    k = node_of[j]
+                    value = acc[j]
+                    info[k] -= value * logs[t]
+                    if use_agent_C:
+                        util[k] += value * np.float64(C_agent[i, j - k * num_obs])
+                    if novelty:
+                        param[k] -= value * nov_acc[j]
+                    acc[j] = 0.0
+                for t in range(nov_count):
+                    nov_acc[nov_touched[t]] = 0.0
         _add_to_policies(
             i, util, info, param, policy_nodes, use_utility, use_info, novelty, util_out, info_out, param_out
         )
 
 
-@numba.njit(nogil=True, cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always", error_model="numpy")
+def _sparse_accumulate(
+    J0: Any,
+    i: int,
+    support: Any,
+    size: int,
+    qo_indptr: Any,
+    qo_indices: Any,
+    qo_data: Any,
+    acc: Any,
+    touched: Any,
+    nov_indptr: Any,
+    nov_indices: Any,
+    nov_data: Any,
+    nov_acc: Any,
+    nov_touched: Any,
+) -> tuple[int, int]:
+    """Agent ``i``'s predicted outcomes (and novelty weights) from the non-zero entries of the rows of the
+    states in ``support[:size]``, added into the zeroed ``acc`` (``nov_acc``); the columns touched are
+    listed in ``touched`` (``nov_touched``), whose lengths are returned."""
+    count = 0
+    nov_count = 0
+    novelty = len(nov_indptr) > 1
+    for t in range(size):
+        s = support[t]
+        x = np.float64(J0[i, s])
+        for p in range(qo_indptr[s], qo_indptr[s + 1]):
+            j = qo_indices[p]
+            # branch-free: whether j is new is unpredictable, a mispredicted branch costs more
+            touched[count] = j
+            count += acc[j] == 0.0
+            acc[j] += x * np.float64(qo_data[p])
+        if novelty:
+            for p in range(nov_indptr[s], nov_indptr[s + 1]):
+                j = nov_indices[p]
+                nov_touched[nov_count] = j
+                nov_count += nov_acc[j] == 0.0
+                nov_acc[j] += x * np.float64(nov_data[p])
+    return count, nov_count
+
+
+class _Log32Work(NamedTuple):
+    """Scratch rows of :func:`_log32` and :func:`_dense_entropy` (``size`` entries each; ``bits`` and
+    ``mantissa`` are int32 / float32 views of ``values`` and ``mantissa_bits``)."""
+
+    values: Any
+    bits: Any
+    exponent: Any
+    mantissa_bits: Any
+    mantissa: Any
+    logs: Any
+    row: Any
+    products: Any
+
+
+@numba.njit(nogil=True, cache=True)
+def _log32_work(size: int) -> _Log32Work:
+    values = np.empty(size, dtype=np.float32)
+    mantissa_bits = np.empty(size, dtype=np.int32)
+    return _Log32Work(
+        values,
+        values.view(np.int32),
+        np.empty(size, dtype=np.float32),
+        mantissa_bits,
+        mantissa_bits.view(np.float32),
+        np.empty(size, dtype=np.float32),
+        np.empty(size, dtype=np.float32),
+        np.empty(size, dtype=np.float32),
+    )
+
+
+#: Bits of float32 sqrt(1/2): subtracting them splits x into 2**e * m with m in [sqrt(1/2), sqrt(2)).
+_SQRT_HALF_BITS32 = 0x3F3504F3
+#: ln 2 in two parts, the first exact in float32, so that e * ln 2 keeps float32 precision for large e.
+_LN2_HI = np.float32(0.693359375)
+_LN2_LO = np.float32(-2.12194440e-4)
+
+
+@numba.njit(nogil=True, cache=True, inline="always", error_model="numpy")
+def _log32(work: _Log32Work, count: int) -> None:
+    """``work.logs[t] = log(work.values[t])`` for ``t < count``: positive normal float32 values only.
+
+    libm's ``logf`` is a call per value; this is branch-free arithmetic that the compiler turns into SIMD
+    (8 values per AVX2 instruction). ``x = 2**e * m`` with ``m`` in ``[sqrt(1/2), sqrt(2))``, ``f = m - 1``,
+    ``s = f / (2 + f)`` (``|s| < 0.172``) and ``log m = 2 atanh s = 2 (s + s^3/3 + ... + s^11/11)``,
+    whose remainder is below 2e-10. Error within 3 ulp of the true logarithm over all positive normal
+    float32 (``tests/domain/engine/test_accelerator.py`` checks it against float64 ``np.log``); NumPy's
+    float32 ``log`` is within about the same.
+    """
+    for t in range(count):
+        ix = work.bits[t]
+        e = (ix - np.int32(_SQRT_HALF_BITS32)) >> np.int32(23)
+        work.mantissa_bits[t] = ix - (e << np.int32(23))
+        work.exponent[t] = np.float32(e)
+    for t in range(count):
+        f = work.mantissa[t] - np.float32(1.0)
+        s = f / (np.float32(2.0) + f)
+        z = s * s
+        r = s * (
+            np.float32(2.0)
+            + z
+            * (
+                np.float32(2.0 / 3.0)
+                + z
+                * (
+                    np.float32(2.0 / 5.0)
+                    + z * (np.float32(2.0 / 7.0) + z * (np.float32(2.0 / 9.0) + z * np.float32(2.0 / 11.0)))
+                )
+            )
+        )
+        e = work.exponent[t]
+        work.logs[t] = e * _LN2_HI + (r + e * _LN2_LO)
+
+
+@numba.njit(nogil=True, cache=True, inline="always", error_model="numpy")
+def _dense_entropy(
+    J0: Any, i: int, support: Any, size: int, qo_dense: Any, clip32: Any, work: _Log32Work
+) -> None:
+    """Agent ``i``'s predicted outcomes of every node into ``work.row`` ``(K No,)`` and their
+    ``qo log max(qo, eps)`` into ``work.products``, in float32 over whole rows (SIMD), from the states in
+    ``support[:size]``."""
+    KNo = qo_dense.shape[1]
+    row = work.row
+    for j in range(KNo):
+        row[j] = np.float32(0.0)
+    for t in range(size):
+        s = support[t]
+        x = J0[i, s]
+        for j in range(KNo):
+            row[j] += x * qo_dense[s, j]
+    for j in range(KNo):
+        work.values[j] = max(row[j], clip32)
+    _log32(work, KNo)
+    for j in range(KNo):
+        work.products[j] = row[j] * work.logs[j]
+
+
+@numba.njit(nogil=True, cache=True, inline="always", error_model="numpy")
 def _add_to_policies(
     i: int,
     util: Any,
@@ -187,7 +344,101 @@ def _add_to_policies(
             param_out[i, p] += w
 
 
-@numba.njit(nogil=True, cache=True)
+#: log2(e), and the float32 exponent's floor: below it exp underflows to float32's subnormals.
+_LOG2E = np.float32(1.4426950408889634)
+_EXP_FLOOR = np.float32(-87.0)
+
+
+@numba.njit(nogil=True, cache=True, inline="always", error_model="numpy")
+def _exp32(values: Any, scale_bits: Any, scale: Any, out: Any, count: int) -> None:
+    """``out[t] = exp(values[t])`` for ``t < count`` and float32 ``values <= 0`` (``scale`` is a float32
+    view of the int32 ``scale_bits``).
+
+    Branch-free for SIMD, as :func:`_log32`: ``x = n ln 2 + r`` with ``|r| <= ln(2) / 2`` and
+    ``exp(r)`` by its Taylor polynomial to ``r^7 / 7!`` (remainder below 6e-9 relative), times ``2**n``
+    built from the exponent bits. Values below -87 give 0 instead of a float32 subnormal (below 1.7e-38):
+    only used where the largest value is 0, so the sum they join is at least 1.
+    """
+    for t in range(count):
+        below = values[t] < _EXP_FLOOR
+        x = max(values[t], _EXP_FLOOR)
+        k = np.floor(x * _LOG2E + np.float32(0.5))
+        r = (x - k * _LN2_HI) - k * _LN2_LO
+        out[t] = np.float32(1.0) + r * (
+            np.float32(1.0)
+            + r
+            * (
+                np.float32(1.0 / 2.0)
+                + r
+                * (
+                    np.float32(1.0 / 6.0)
+                    + r
+                    * (
+                        np.float32(1.0 / 24.0)
+                        + r
+                        * (
+                            np.float32(1.0 / 120.0)
+                            + r * (np.float32(1.0 / 720.0) + r * np.float32(1.0 / 5040.0))
+                        )
+                    )
+                )
+            )
+        )
+        scale_bits[t] = 0 if below else (np.int32(k) + np.int32(127)) << np.int32(23)
+    for t in range(count):
+        out[t] *= scale[t]
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _policy_posterior(
+    util: Any, info: Any, param: Any, gamma: float, log_E: Any, fast32: bool, q_pi_out: Any
+) -> None:
+    """``q_pi = softmax(gamma * (util + info + param) + log E)`` for every agent (``(n, P)`` arrays).
+
+    With ``fast32`` (float32 working precision) the exponentials of all agents are taken in one SIMD pass
+    (:func:`_exp32`); the sums are float64 either way.
+    """
+    n, P = util.shape
+    if not fast32:
+        neg_efe = np.empty(P, dtype=np.float64)
+        for i in range(n):
+            top = -np.inf
+            for p in range(P):
+                neg_efe[p] = gamma * (
+                    np.float64(util[i, p]) + np.float64(info[i, p]) + np.float64(param[i, p])
+                ) + np.float64(log_E[p])
+                top = max(top, neg_efe[p])
+            total = 0.0
+            for p in range(P):
+                neg_efe[p] = np.exp(neg_efe[p] - top)
+                total += neg_efe[p]
+            for p in range(P):
+                q_pi_out[i, p] = neg_efe[p] / total
+        return
+    shifted = np.empty(n * P, dtype=np.float32)
+    scale_bits = np.empty(n * P, dtype=np.int32)
+    exps = np.empty(n * P, dtype=np.float32)
+    row = np.empty(P, dtype=np.float64)
+    for i in range(n):
+        top = -np.inf
+        for p in range(P):
+            row[p] = gamma * (
+                np.float64(util[i, p]) + np.float64(info[i, p]) + np.float64(param[i, p])
+            ) + np.float64(log_E[p])
+            top = max(top, row[p])
+        for p in range(P):
+            shifted[i * P + p] = np.float32(row[p] - top)
+    _exp32(shifted, scale_bits, scale_bits.view(np.float32), exps, n * P)
+    for i in range(n):
+        total = 0.0
+        for p in range(P):
+            total += np.float64(exps[i * P + p])
+        inverse = 1.0 / total
+        for p in range(P):
+            q_pi_out[i, p] = np.float64(exps[i * P + p]) * inverse
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
 def step_one_factor(
     qs_prev: Any,
     action_prev: Any,
@@ -204,6 +455,7 @@ def step_one_factor(
     qo_indptr: Any,
     qo_indices: Any,
     qo_data: Any,
+    qo_dense: Any,
     linear: Any,
     column_entropy: Any,
     nov_indptr: Any,
@@ -243,11 +495,12 @@ def step_one_factor(
     ``D_agent`` ``(n, S)``; ``next_state`` ``(S, Nu)`` (deterministic ``B``) or ``Bt``
     ``(Nu, S, S)``; ``obs`` ``(n, M)``; ``A_clip`` / ``log_A`` ``(sum No, S)`` stacked over modalities at
     ``obs_offset`` ``(M,)``. Per modality ``m`` the sparse composite table is the ``m``-th entry of the
-    tuples ``qo_*``, ``linear``, ``nov_*``, with ``num_nodes[m]`` nodes and ``num_obs[m]`` outcomes;
-    ``policy_nodes[m]`` ``(P, L)`` lists the node of every step of every policy. ``C_agent[m]`` ``(n, No)``
-    is used where ``use_agent_C[m]``. ``first_action`` ``(P,)``: each policy's first action; ``uniforms``
-    ``(n, 1)`` for stochastic selection. Writes ``qs_out`` ``(n, S)``, ``vfe_out`` ``(n,)``, ``util_out``,
-    ``info_out``, ``param_out``, ``q_pi_out`` ``(n, P)`` and ``action_out`` ``(n,)``.
+    tuples ``qo_*`` (``qo_dense`` included), ``linear``, ``nov_*``, with ``num_nodes[m]`` nodes and
+    ``num_obs[m]`` outcomes; ``policy_nodes[m]`` ``(P, L)`` lists the node of every step of every policy.
+    ``C_agent[m]`` ``(n, No)`` is used where ``use_agent_C[m]``. ``first_action`` ``(P,)``: each policy's
+    first action; ``uniforms`` ``(n, 1)`` for stochastic selection. Writes ``qs_out`` ``(n, S)``,
+    ``vfe_out`` ``(n,)``, ``util_out``, ``info_out``, ``param_out``, ``q_pi_out`` ``(n, P)`` and
+    ``action_out`` ``(n,)``.
     """
     n, S = qs_prev.shape
     M = obs.shape[1]
@@ -257,6 +510,7 @@ def step_one_factor(
     obs_row = np.empty(M, dtype=np.int64)
     neg_efe = np.empty(P, dtype=np.float64)
     marginal = np.empty(num_actions, dtype=np.float64)
+    evidence = _log32_work(n if log32 else 0)
     for i in range(n):
         # 1. prior
         a = action_prev[i]
@@ -294,10 +548,16 @@ def step_one_factor(
                 lik[s] = value
                 Z += value
         if tiny < Z:
+            inverse = 1.0 / Z
             for s in range(S):
-                qs_out[i, s] = lik[s] / Z
-            vfe_out[i] = -np.log(Z)
+                qs_out[i, s] = lik[s] * inverse
+            if log32:
+                evidence.values[i] = np.float32(Z)
+            else:
+                vfe_out[i] = -np.log(Z)
         else:
+            if log32:
+                evidence.values[i] = np.float32(0.0)
             # underflow: log space
             top = -np.inf
             for s in range(S):
@@ -313,6 +573,18 @@ def step_one_factor(
             for s in range(S):
                 qs_out[i, s] = np.exp(lik[s] - log_Z)
             vfe_out[i] = -log_Z
+    if log32:
+        # -log Z for every agent at once (SIMD); underflowed agents (marked 0) already have theirs
+        for i in range(n):
+            if evidence.values[i] == 0.0:
+                evidence.values[i] = np.float32(1.0)
+                evidence.row[i] = np.float32(1.0)
+            else:
+                evidence.row[i] = np.float32(0.0)
+        _log32(evidence, n)
+        for i in range(n):
+            if evidence.row[i] == 0.0:
+                vfe_out[i] = -evidence.logs[i]
     # 3. expected free energy of every policy, one modality at a time over all agents
     for i in range(n):
         for p in range(P):
@@ -326,6 +598,7 @@ def step_one_factor(
             qo_indptr[m],
             qo_indices[m],
             qo_data[m],
+            qo_dense[m],
             linear[m],
             column_entropy[m],
             nov_indptr[m],
@@ -344,20 +617,9 @@ def step_one_factor(
             info_out,
             param_out,
         )
+    # 4. policy posterior
+    _policy_posterior(util_out, info_out, param_out, gamma, log_E, log32, q_pi_out)
     for i in range(n):
-        # 4. policy posterior
-        top = -np.inf
-        for p in range(P):
-            neg_efe[p] = gamma * (
-                np.float64(util_out[i, p]) + np.float64(info_out[i, p]) + np.float64(param_out[i, p])
-            ) + np.float64(log_E[p])
-            top = max(top, neg_efe[p])
-        total = 0.0
-        for p in range(P):
-            neg_efe[p] = np.exp(neg_efe[p] - top)
-            total += neg_efe[p]
-        for p in range(P):
-            q_pi_out[i, p] = neg_efe[p] / total
         # 5. action
         if full_sampling:
             options = P

@@ -604,13 +604,21 @@ class CompositeModality:
     incidence: FloatArray
 
 
+#: Widest predicted-outcome block (``K * No`` columns) also stored dense for the accelerator. Below it, one
+#: SIMD pass over a whole row per support state costs less than visiting the non-zero entries one by one
+#: (at 5x5, policy_len 1: 125 columns; at 10x10, policy_len 1: 500 columns, where sparse is cheaper).
+DENSE_MAX_COLUMNS = 256
+
+
 @dataclass(frozen=True, eq=False)
 class SparseComposite:
     """A :class:`CompositeModality` laid out for the accelerator's kernels.
 
     ``W``'s predicted-outcome block ``(S, K * No)`` and novelty block (if any) in compressed sparse rows:
     row ``s`` holds ``qo_data[qo_indptr[s]:qo_indptr[s + 1]]`` at columns ``qo_indices[...]`` (zeros
-    dropped); the ``2 K`` utility and ambiguity columns stay dense in ``linear`` ``(S, 2 K)``;
+    dropped); when ``K * No <= DENSE_MAX_COLUMNS`` the block is also kept dense in ``qo_dense``
+    ``(S, K * No)`` (else ``(0, 0)``) for the float32 kernel's SIMD pass over whole rows; the ``2 K``
+    utility and ambiguity columns stay dense in ``linear`` ``(S, 2 K)``;
     ``column_entropy[s, k]`` is the entropy ``-Σ_o w log max(w, eps)`` of node ``k``'s predicted outcomes
     from state ``s`` (``w = W[s, k * No : (k + 1) * No]``, computed in float64). A model
     without novelty has ``nov_indptr`` of length 1. ``policy_nodes`` ``(P, L)`` is the node of every step
@@ -620,6 +628,7 @@ class SparseComposite:
     qo_indptr: IntArray
     qo_indices: IntArray
     qo_data: FloatArray
+    qo_dense: FloatArray
     linear: FloatArray
     column_entropy: FloatArray
     nov_indptr: IntArray
@@ -633,6 +642,8 @@ class SparseComposite:
         KNo = K * num_obs
         W = comp.W
         qo_indptr, qo_indices, qo_data = _csr(W[:, :KNo])
+        narrow = KNo <= DENSE_MAX_COLUMNS
+        qo_dense = np.ascontiguousarray(W[:, :KNo]) if narrow else np.zeros((0, 0), dtype=W.dtype)
         if W.shape[1] > KNo + 2 * K:
             nov_indptr, nov_indices, nov_data = _csr(W[:, KNo + 2 * K :])
         else:
@@ -649,6 +660,7 @@ class SparseComposite:
             qo_indptr=_readonly(qo_indptr),
             qo_indices=_readonly(qo_indices),
             qo_data=_readonly(qo_data),
+            qo_dense=_readonly(qo_dense),
             linear=_readonly(np.ascontiguousarray(W[:, KNo : KNo + 2 * K])),
             column_entropy=_readonly(np.ascontiguousarray(column_entropy)),
             nov_indptr=_readonly(nov_indptr),
