@@ -5,6 +5,8 @@ All worker processes' values when ``PROMETHEUS_MULTIPROC_DIR`` is set (see ``inf
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter
 from fastapi.responses import Response
 
@@ -22,4 +24,7 @@ router = APIRouter(tags=["operations"])
     responses={200: {"content": {METRICS_CONTENT_TYPE: {}}}},
 )
 async def metrics(container: ContainerDep, _caller: OperationalReadDep) -> Response:
-    return Response(container.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
+    # Rendering is pure Python (~1,400 samples, 15-20 ms on a small machine): on a worker thread the event
+    # loop keeps serving requests between GIL switches instead of stalling for the whole scrape.
+    body = await asyncio.to_thread(container.metrics.exposition)
+    return Response(body, media_type=METRICS_CONTENT_TYPE)
