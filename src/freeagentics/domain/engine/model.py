@@ -604,10 +604,11 @@ class CompositeModality:
     incidence: FloatArray
 
 
-#: Widest predicted-outcome block (``K * No`` columns) also stored dense for the accelerator. Below it, one
-#: SIMD pass over a whole row per support state costs less than visiting the non-zero entries one by one
-#: (at 5x5, policy_len 1: 125 columns; at 10x10, policy_len 1: 500 columns, where sparse is cheaper).
-DENSE_MAX_COLUMNS = 256
+#: Widest predicted-outcome block (``K * No`` columns) also stored dense for the accelerator's float32
+#: kernel. Up to it, one SIMD pass over a whole row per support state costs less than visiting the non-zero
+#: entries one by one; measured on grid explorers (policy_len 1): dense is faster at 5x5 (125 columns),
+#: slower from 6x6 (180) on, and 1.5x slower at 10x10 (500).
+DENSE_MAX_COLUMNS = 128
 
 
 @dataclass(frozen=True, eq=False)
