@@ -31,7 +31,7 @@ class Subscription:
     agent_ids: frozenset[uuid.UUID] | None = None
     queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(maxsize=QUEUE_LIMIT))
     slow: asyncio.Event = field(default_factory=asyncio.Event)
-    last_sent: float = 0.0
+    last_sent: float = float("-inf")  # never sent: the first message goes out whatever the clock reads
     members_version: int = -1
     dropped_messages: int = 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
 from tests.services.runtime.runtime_helpers import explorers, new_ids, runtime_with, small_spec
 
 from freeagentics.services.live import QUEUE_LIMIT, LiveHub, Subscription
@@ -94,3 +95,20 @@ def test_subscribers_of_other_worlds_get_nothing_and_max_hz_throttles() -> None:
         hub.publish(runtime.tick(), runtime)
     assert elsewhere.queue.empty()
     assert [m["type"] for m in _drain(slow_rate)] == ["members", "tick"], "one update per 1000 s at most"
+
+
+def test_the_first_update_goes_out_however_early_the_monotonic_clock_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # time.monotonic() counts from boot on Linux: on a machine up for less than 1 / max_hz seconds, a
+    # subscription that had "last sent at 0" never got its first update.
+    import freeagentics.services.live as live
+
+    spec = small_spec()
+    runtime, world = runtime_with(spec, [(new_ids(2), explorers(spec, 2))])
+    monkeypatch.setattr(live.time, "monotonic", lambda: 5.0)
+    hub = LiveHub()
+    slow_rate = Subscription(world_id=world, max_hz=0.001)
+    hub.subscribe(slow_rate)
+    hub.publish(runtime.tick(), runtime)
+    assert [m["type"] for m in _drain(slow_rate)] == ["members", "tick"]
