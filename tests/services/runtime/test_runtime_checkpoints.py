@@ -16,6 +16,7 @@ from tests.services.runtime.runtime_helpers import (
     small_spec,
 )
 
+from freeagentics.services.runtime.array_pack import pack_arrays, unpack_arrays
 from freeagentics.services.runtime.catalog import AgentBlueprint, blueprint
 from freeagentics.services.runtime.core import (
     AgentRuntime,
@@ -91,13 +92,21 @@ def test_restore_gives_back_beliefs_counters_positions_and_learned_counts_exactl
     np.testing.assert_array_equal(after_view.resources_left, view.resources_left)
 
 
-def _as_format_1(payload: bytes) -> bytes:
+def _as_npz(payload: bytes | memoryview) -> bytes:
+    """The same checkpoint as format 2 wrote it before the packed layout: a NumPy ``.npz``."""
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, allow_pickle=False, **unpack_arrays(payload))
+    return buffer.getvalue()
+
+
+def _as_format_1(payload: bytes | memoryview) -> bytes:
     """The same checkpoint as format 1 wrote it: agent ids and per-agent world state as JSON lists."""
     import io
     import json
 
-    with np.load(io.BytesIO(payload), allow_pickle=False) as data:
-        arrays = {name: data[name] for name in data.files}
+    arrays = dict(unpack_arrays(payload))
     meta = json.loads(arrays.pop("meta").tobytes())
     world = json.loads(arrays.pop("world").tobytes())
     world["agents"] = {
@@ -116,9 +125,10 @@ def _as_format_1(payload: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def test_a_checkpoint_written_in_format_1_still_restores_exactly() -> None:
+@pytest.mark.parametrize("older", [_as_format_1, _as_npz], ids=["format-1", "format-2-npz"])
+def test_a_checkpoint_written_in_an_older_layout_still_restores_exactly(older) -> None:
     runtime, world, ids, blueprints = _ticked_runtime()
-    payload = _as_format_1(_checkpoint(runtime, world))
+    payload = older(_checkpoint(runtime, world))
     view = runtime.view(world)
     assert view is not None
     before = {agent: agent_snapshot(view, agent) for agent in ids}
@@ -218,13 +228,7 @@ def test_restore_without_a_checkpoint_builds_every_agent_from_its_priors() -> No
 
 def test_a_payload_of_another_format_is_refused() -> None:
     runtime, world, _, _ = _ticked_runtime()
-    payload = _checkpoint(runtime, world)
-    import io
-
-    with np.load(io.BytesIO(payload)) as data:
-        arrays = {name: data[name] for name in data.files}
+    arrays = dict(unpack_arrays(_checkpoint(runtime, world)))
     arrays["meta"] = np.frombuffer(b'{"format": "something/9"}', dtype=np.uint8)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
     with pytest.raises(ValueError, match="unknown checkpoint format"):
-        decode_checkpoint(buffer.getvalue())
+        decode_checkpoint(pack_arrays(arrays))

@@ -48,8 +48,10 @@ class MemoryStore:
         saved = self.checkpoints.get(world_id)
         return None if saved is None else saved[2]
 
-    async def save_checkpoint(self, world_id: uuid.UUID, tick: int, agent_count: int, payload: bytes) -> None:
-        self.checkpoints[world_id] = (tick, agent_count, payload)
+    async def save_checkpoint(
+        self, world_id: uuid.UUID, tick: int, agent_count: int, payload: bytes | memoryview
+    ) -> None:
+        self.checkpoints[world_id] = (tick, agent_count, bytes(payload))
         self.saved_ticks.append(tick)
 
     # what the API would write

@@ -26,6 +26,7 @@ from freeagentics.domain.engine.config import Accelerator
 from freeagentics.domain.world import GridWorldSpec
 from freeagentics.domain.world.snapshots import plain
 from freeagentics.services.runtime import state_ops
+from freeagentics.services.runtime.array_pack import is_packed, pack_arrays, unpack_arrays
 from freeagentics.services.runtime.catalog import AgentBlueprint
 from freeagentics.services.runtime.pools import InstrumentedPool
 from freeagentics.services.runtime.world_runtime import PopulationFailure, WorldRuntime, WorldView
@@ -268,15 +269,13 @@ class AgentRuntime:
         return restored
 
 
-def encode_checkpoint(world_snapshot: Mapping[str, Any], view: WorldView) -> bytes:
-    """Serialise a world snapshot and every agent's state (NumPy ``.npz``; exact, no pickling)."""
+def encode_checkpoint(world_snapshot: Mapping[str, Any], view: WorldView) -> memoryview:
+    """Serialise a world snapshot and every agent's state (:mod:`.array_pack`; exact, no pickling)."""
     arrays: dict[str, np.ndarray] = {}
     populations = []
     for index, population in enumerate(view.populations):
         populations.append({"key": population.key})
-        arrays[f"p{index}/agent_ids"] = np.frombuffer(
-            b"".join(a.bytes for a in population.agent_ids), dtype=np.uint8
-        ).reshape(-1, 16)
+        arrays[f"p{index}/agent_ids"] = population.agent_id_bytes
         arrays[f"p{index}/slots"] = population.slots
         arrays[f"p{index}/ticks"] = population.ticks
         arrays[f"p{index}/last_action"] = population.last_action
@@ -291,9 +290,7 @@ def encode_checkpoint(world_snapshot: Mapping[str, Any], view: WorldView) -> byt
     for name, values in world_agents.items():
         arrays[f"world_agents/{name}"] = np.asarray(values)
     arrays["world"] = np.frombuffer(json.dumps(plain(world_rest)).encode(), dtype=np.uint8)
-    buffer = io.BytesIO()
-    np.savez(buffer, allow_pickle=False, **arrays)
-    return buffer.getvalue()
+    return pack_arrays(arrays)
 
 
 @dataclass(frozen=True)
@@ -345,9 +342,12 @@ class DecodedCheckpoint:
         return restored
 
 
-def decode_checkpoint(payload: bytes) -> DecodedCheckpoint:
-    with np.load(io.BytesIO(payload), allow_pickle=False) as data:
-        arrays = {name: data[name] for name in data.files}
+def decode_checkpoint(payload: bytes | memoryview) -> DecodedCheckpoint:
+    if is_packed(payload):
+        arrays = unpack_arrays(payload)
+    else:  # written before the packed layout: NumPy .npz
+        with np.load(io.BytesIO(payload), allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
     meta = json.loads(arrays.pop("meta").tobytes())
     if meta.get("format") not in (CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_V1):
         raise ValueError(f"unknown checkpoint format {meta.get('format')!r}")

@@ -43,6 +43,8 @@ class PopulationView:
     template: str
     model: GenerativeModel
     agent_ids: tuple[uuid.UUID, ...]
+    #: ``agent_ids`` as 16 raw bytes per row ``(n, 16)``, kept up to date on add/remove for checkpoints.
+    agent_id_bytes: NDArray[np.uint8]
     row_of: dict[uuid.UUID, int]
     slots: IntArray
     running: NDArray[np.bool_]
@@ -83,6 +85,7 @@ class Population:
         self.observe = observe
         self.rng = rng
         self.agent_ids: list[uuid.UUID] = []
+        self.agent_id_bytes: NDArray[np.uint8] = np.zeros((0, 16), dtype=np.uint8)
         self.row_of: dict[uuid.UUID, int] = {}
         self.slots: IntArray = np.zeros(0, dtype=np.int64)
         self.running: NDArray[np.bool_] = np.zeros(0, dtype=bool)
@@ -115,6 +118,8 @@ class Population:
         first = self.size
         self.state = state_ops.concat(self.state, fresh)
         self.agent_ids.extend(agent_ids)
+        added = np.frombuffer(b"".join(a.bytes for a in agent_ids), dtype=np.uint8).reshape(-1, 16)
+        self.agent_id_bytes = np.concatenate([self.agent_id_bytes, added])
         for offset, agent_id in enumerate(agent_ids):
             self.row_of[agent_id] = first + offset
         self.slots = np.concatenate([self.slots, np.asarray(slots, dtype=np.int64)])
@@ -163,6 +168,7 @@ class Population:
         kept = np.flatnonzero(keep)
         self.capabilities = [self.capabilities[i] for i in kept]
         self.agent_ids = [self.agent_ids[i] for i in kept]
+        self.agent_id_bytes = self.agent_id_bytes[keep]
         self.row_of = {agent_id: row for row, agent_id in enumerate(self.agent_ids)}
         self._membership = None
         return freed
@@ -209,6 +215,7 @@ class Population:
             template=self.template,
             model=self.model,
             agent_ids=agent_ids,
+            agent_id_bytes=self.agent_id_bytes,
             row_of=row_of,
             slots=self.slots.copy(),
             running=self.running.copy(),

@@ -102,7 +102,7 @@ class RuntimeStore(Protocol):
     async def load_checkpoint(self, world_id: uuid.UUID) -> bytes | None: ...
 
     async def save_checkpoint(
-        self, world_id: uuid.UUID, tick: int, agent_count: int, payload: bytes
+        self, world_id: uuid.UUID, tick: int, agent_count: int, payload: bytes | memoryview
     ) -> None: ...
 
 

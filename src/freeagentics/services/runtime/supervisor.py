@@ -544,7 +544,7 @@ class RuntimeSupervisor:
                 snapshot, view = await self._in_tick_thread(self.runtime.capture, world_id)
             except LookupError:
                 continue
-            payload: bytes = await asyncio.wrap_future(self.io_pool.submit(encode_checkpoint, snapshot, view))
+            payload = await asyncio.wrap_future(self.io_pool.submit(encode_checkpoint, snapshot, view))
             await self._store.save_checkpoint(world_id, view.tick, len(view.population_of), payload)
             self.stats.checkpoints += 1
             self.stats.last_checkpoint_seconds = time.time()

@@ -7,6 +7,8 @@ import uuid
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from freeagentics.infra.db.base import as_utc
@@ -198,17 +200,32 @@ class SqlRuntimeStore:
             row = await session.get(WorldCheckpointRow, world_id)
             return None if row is None else bytes(row.payload)
 
-    async def save_checkpoint(self, world_id: uuid.UUID, tick: int, agent_count: int, payload: bytes) -> None:
+    async def save_checkpoint(
+        self, world_id: uuid.UUID, tick: int, agent_count: int, payload: bytes | memoryview
+    ) -> None:
+        # An upsert, not session.merge: merge loads the previous checkpoint first (tens of MB at 50,000
+        # agents, turned into bytes while holding the GIL) only to overwrite it.
         async with self._sessions() as session:
             if await session.get(WorldRow, world_id) is None:
                 return  # the world was deleted meanwhile; its checkpoint would violate the foreign key
-            await session.merge(
-                WorldCheckpointRow(
-                    world_id=world_id,
-                    tick=tick,
-                    agent_count=agent_count,
-                    payload=payload,
-                    saved_at=dt.datetime.now(dt.UTC),
+            insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            statement = insert(WorldCheckpointRow).values(
+                world_id=world_id,
+                tick=tick,
+                agent_count=agent_count,
+                payload=payload,
+                saved_at=dt.datetime.now(dt.UTC),
+            )
+            excluded = statement.excluded
+            await session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[WorldCheckpointRow.world_id],
+                    set_={
+                        "tick": excluded.tick,
+                        "agent_count": excluded.agent_count,
+                        "payload": excluded.payload,
+                        "saved_at": excluded.saved_at,
+                    },
                 )
             )
             await session.commit()
