@@ -115,7 +115,8 @@ class BlockedIpRow(Base):
 
 
 class WorldCheckpointRow(Base):
-    """The latest checkpoint of a world: its snapshot and every agent's beliefs and counts (``.npz``)."""
+    """The latest checkpoint of a world: its snapshot and every agent's beliefs and counts (packed arrays,
+    ``services/runtime/array_pack.py``; ``.npz`` in checkpoints written before it)."""
 
     __tablename__ = "world_checkpoints"
 
