@@ -389,6 +389,18 @@ def _exp32(values: Any, scale_bits: Any, scale: Any, out: Any, count: int) -> No
         out[t] *= scale[t]
 
 
+@numba.njit(nogil=True, cache=True, inline="always", error_model="numpy")
+def _neg_efe_row(util: Any, info: Any, param: Any, gamma: float, log_E: Any, i: int, row: Any) -> float:
+    """``row[p] = gamma * neg_efe[i, p] + log E[p]`` for every policy; returns the largest."""
+    top = -np.inf
+    for p in range(row.shape[0]):
+        row[p] = gamma * (
+            np.float64(util[i, p]) + np.float64(info[i, p]) + np.float64(param[i, p])
+        ) + np.float64(log_E[p])
+        top = max(top, row[p])
+    return top
+
+
 @numba.njit(nogil=True, cache=True, error_model="numpy")
 def _policy_posterior(
     util: Any, info: Any, param: Any, gamma: float, log_E: Any, fast32: bool, q_pi_out: Any
@@ -402,12 +414,7 @@ def _policy_posterior(
     if not fast32:
         neg_efe = np.empty(P, dtype=np.float64)
         for i in range(n):
-            top = -np.inf
-            for p in range(P):
-                neg_efe[p] = gamma * (
-                    np.float64(util[i, p]) + np.float64(info[i, p]) + np.float64(param[i, p])
-                ) + np.float64(log_E[p])
-                top = max(top, neg_efe[p])
+            top = _neg_efe_row(util, info, param, gamma, log_E, i, neg_efe)
             total = 0.0
             for p in range(P):
                 neg_efe[p] = np.exp(neg_efe[p] - top)
@@ -420,12 +427,7 @@ def _policy_posterior(
     exps = np.empty(n * P, dtype=np.float32)
     row = np.empty(P, dtype=np.float64)
     for i in range(n):
-        top = -np.inf
-        for p in range(P):
-            row[p] = gamma * (
-                np.float64(util[i, p]) + np.float64(info[i, p]) + np.float64(param[i, p])
-            ) + np.float64(log_E[p])
-            top = max(top, row[p])
+        top = _neg_efe_row(util, info, param, gamma, log_E, i, row)
         for p in range(P):
             shifted[i * P + p] = np.float32(row[p] - top)
     _exp32(shifted, scale_bits, scale_bits.view(np.float32), exps, n * P)
