@@ -513,6 +513,7 @@ def step_one_factor(
     neg_efe = np.empty(P, dtype=np.float64)
     marginal = np.empty(num_actions, dtype=np.float64)
     evidence = _log32_work(n if log32 else 0)
+    underflowed = np.zeros(n if log32 else 0, dtype=np.bool_)
     for i in range(n):
         # 1. prior
         a = action_prev[i]
@@ -559,7 +560,8 @@ def step_one_factor(
                 vfe_out[i] = -np.log(Z)
         else:
             if log32:
-                evidence.values[i] = np.float32(0.0)
+                evidence.values[i] = np.float32(1.0)
+                underflowed[i] = True
             # underflow: log space
             top = -np.inf
             for s in range(S):
@@ -576,16 +578,10 @@ def step_one_factor(
                 qs_out[i, s] = np.exp(lik[s] - log_Z)
             vfe_out[i] = -log_Z
     if log32:
-        # -log Z for every agent at once (SIMD); underflowed agents (marked 0) already have theirs
-        for i in range(n):
-            if evidence.values[i] == 0.0:
-                evidence.values[i] = np.float32(1.0)
-                evidence.row[i] = np.float32(1.0)
-            else:
-                evidence.row[i] = np.float32(0.0)
+        # -log Z for every agent at once (SIMD); underflowed agents already have theirs
         _log32(evidence, n)
         for i in range(n):
-            if evidence.row[i] == 0.0:
+            if not underflowed[i]:
                 vfe_out[i] = -evidence.logs[i]
     # 3. expected free energy of every policy, one modality at a time over all agents
     for i in range(n):
