@@ -36,12 +36,11 @@ def pack_arrays(arrays: Mapping[str, np.ndarray]) -> memoryview:
         entries.append((name, array.dtype.str, list(array.shape), offset))
         offset = _aligned(offset + array.nbytes)
     header = json.dumps({"arrays": entries}).encode()
-    start = _aligned(len(MAGIC) + 8 + len(header))
+    prefix = MAGIC + len(header).to_bytes(8, "little") + header
+    start = _aligned(len(prefix))
     out = np.empty(start + offset, dtype=np.uint8)
-    out[: len(MAGIC)] = np.frombuffer(MAGIC, dtype=np.uint8)
-    out[len(MAGIC) : len(MAGIC) + 8] = np.frombuffer(len(header).to_bytes(8, "little"), dtype=np.uint8)
-    out[len(MAGIC) + 8 : len(MAGIC) + 8 + len(header)] = np.frombuffer(header, dtype=np.uint8)
-    out[len(MAGIC) + 8 + len(header) : start] = 0
+    out[: len(prefix)] = np.frombuffer(prefix, dtype=np.uint8)
+    out[len(prefix) : start] = 0
     for (_, _, _, at), array in zip(entries, arrays.values(), strict=True):
         flat = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
         np.copyto(out[start + at : start + at + flat.size], flat)
