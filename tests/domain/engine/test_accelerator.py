@@ -273,8 +273,8 @@ def test_simd_log_and_exp_stay_within_a_few_float32_ulps() -> None:
 
     x = np.concatenate([-rng.uniform(0, 87, 200_000), [0.0, -1e-8, -87.0, -87.5, -1e30, -np.inf]])
     x = x.astype(np.float32)
-    bits, out = np.empty(len(x), dtype=np.int32), np.empty(len(x), dtype=np.float32)
-    kernels._exp32(x, bits, bits.view(np.float32), out, len(x))
+    out = np.empty(len(x), dtype=np.float32)
+    kernels._exp32(x, out, len(x))
     exact = np.exp(x.astype(np.float64))
     normal = x >= -87.0
     ulp = np.spacing(exact[normal].astype(np.float32)).astype(np.float64)

@@ -24,12 +24,20 @@ from typing import Any, NamedTuple
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic
 
 #: Deterministic action selection's tie tolerance, in machine epsilons (``population.TIE_EPS``).
 _TIE_EPS = 64
 
+#: LLVM may reorder float sums (``reassoc``, so that reductions become SIMD) and fuse multiply-adds
+#: (``contract``); no flag assumes away NaN, infinities or signed zeros. Results move by rounding only, and
+#: stay deterministic: they depend on the compiled code, not on the data or the thread count.
+_FAST_SUMS = {"reassoc", "contract"}
 
-@numba.njit(nogil=True, cache=True, error_model="numpy")
+
+@numba.njit(nogil=True, cache=True, error_model="numpy", fastmath=_FAST_SUMS)
 def composite_efe(
     J0: Any,
     threshold: float,
@@ -74,7 +82,10 @@ def composite_efe(
     K = num_nodes
     KNo = K * num_obs
     novelty = len(nov_indptr) > 1
-    dense = log32 and not novelty and qo_dense.shape[0] == S and qo_dense.shape[1] == KNo
+    Wd = (num_obs + 7) // 8 * 8  # model.dense_width
+    KWd = K * Wd
+    dense = log32 and not novelty and qo_dense.shape[0] == S and qo_dense.shape[1] == KWd
+    row = np.empty(KWd if dense else 0, dtype=np.float32)
     acc = np.zeros(KNo, dtype=np.float64)
     nov_acc = np.zeros(KNo, dtype=np.float64)
     touched = np.empty(KNo, dtype=np.int64)
@@ -119,16 +130,26 @@ def composite_efe(
                 info[k] = -lin_acc[K + k]
                 param[k] = 0.0
             if dense:
-                _dense_entropy(J0, i, support, size, qo_dense, clip32, log_work)
+                # whole rows in float32 SIMD: the predicted outcomes, then per node the sum of qo log qo
+                # (padding columns are 0 and add 0); unsigned indices spare the negative-index checks
+                for j in range(KWd):
+                    row[j] = np.float32(0.0)
+                for t in range(size):
+                    s = support[t]
+                    x = J0[i, s]
+                    for j in range(KWd):
+                        row[j] += x * qo_dense[s, j]
                 for k in range(K):
-                    h = 0.0
-                    for j in range(k * num_obs, (k + 1) * num_obs):
-                        h += np.float64(log_work.products[j])
-                    info[k] -= h
+                    base = np.uintp(k * Wd)
+                    h = np.float32(0.0)
+                    for o in range(Wd):
+                        value = row[base + np.uintp(o)]
+                        h += value * _log32_one(max(value, clip32))
+                    info[k] -= np.float64(h)
                     if use_agent_C:
                         u = 0.0
                         for o in range(num_obs):
-                            u += np.float64(log_work.row[k * num_obs + o]) * np.float64(C_agent[i, o])
+                            u += np.float64(row[base + np.uintp(o)]) * np.float64(C_agent[i, o])
                         util[k] += u
             else:
                 count, nov_count = _sparse_accumulate(
@@ -216,33 +237,15 @@ def _sparse_accumulate(
 
 
 class _Log32Work(NamedTuple):
-    """Scratch rows of :func:`_log32` and :func:`_dense_entropy` (``size`` entries each; ``bits`` and
-    ``mantissa`` are int32 / float32 views of ``values`` and ``mantissa_bits``)."""
+    """Scratch rows of :func:`_log32` (``size`` entries each)."""
 
     values: Any
-    bits: Any
-    exponent: Any
-    mantissa_bits: Any
-    mantissa: Any
     logs: Any
-    row: Any
-    products: Any
 
 
 @numba.njit(nogil=True, cache=True)
 def _log32_work(size: int) -> _Log32Work:
-    values = np.empty(size, dtype=np.float32)
-    mantissa_bits = np.empty(size, dtype=np.int32)
-    return _Log32Work(
-        values,
-        values.view(np.int32),
-        np.empty(size, dtype=np.float32),
-        mantissa_bits,
-        mantissa_bits.view(np.float32),
-        np.empty(size, dtype=np.float32),
-        np.empty(size, dtype=np.float32),
-        np.empty(size, dtype=np.float32),
-    )
+    return _Log32Work(np.empty(size, dtype=np.float32), np.empty(size, dtype=np.float32))
 
 
 #: Bits of float32 sqrt(1/2): subtracting them splits x into 2**e * m with m in [sqrt(1/2), sqrt(2)).
@@ -252,63 +255,89 @@ _LN2_HI = np.float32(0.693359375)
 _LN2_LO = np.float32(-2.12194440e-4)
 
 
-@numba.njit(nogil=True, cache=True, inline="always", error_model="numpy")
-def _log32(work: _Log32Work, count: int) -> None:
-    """``work.logs[t] = log(work.values[t])`` for ``t < count``: positive normal float32 values only.
+def _split32(builder: Any, x: Any) -> tuple[Any, Any]:
+    """LLVM IR: ``x = 2**e * m`` with ``m`` in ``[sqrt(1/2), sqrt(2))``, from the float32 bits with 32-bit
+    integer operations (Numba's own integer arithmetic widens to 64 bits, which SIMD code pays for)."""
+    i32 = ir.IntType(32)
+    bits = builder.bitcast(x, i32)
+    e = builder.ashr(builder.sub(bits, ir.Constant(i32, _SQRT_HALF_BITS32)), ir.Constant(i32, 23))
+    m = builder.bitcast(builder.sub(bits, builder.shl(e, ir.Constant(i32, 23))), ir.FloatType())
+    return m, e
 
-    libm's ``logf`` is a call per value; this is branch-free arithmetic that the compiler turns into SIMD
+
+@intrinsic
+def _mantissa32(typingctx: Any, x: Any) -> Any:
+    """``m`` of :func:`_split32` for a positive normal float32 ``x``."""
+    if x != types.float32:
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return _split32(builder, args[0])[0]
+
+    return types.float32(types.float32), codegen
+
+
+@intrinsic
+def _exponent32(typingctx: Any, x: Any) -> Any:
+    """``e`` of :func:`_split32`, as a float32."""
+    if x != types.float32:
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.sitofp(_split32(builder, args[0])[1], ir.FloatType())
+
+    return types.float32(types.float32), codegen
+
+
+@intrinsic
+def _pow2_32(typingctx: Any, k: Any) -> Any:
+    """``2**k`` for an integral float32 ``k`` in ``[-126, 127]``, built from the exponent bits."""
+    if k != types.float32:
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        i32 = ir.IntType(32)
+        biased = builder.add(builder.fptosi(args[0], i32), ir.Constant(i32, 127))
+        return builder.bitcast(builder.shl(biased, ir.Constant(i32, 23)), ir.FloatType())
+
+    return types.float32(types.float32), codegen
+
+
+@numba.njit(nogil=True, cache=True, inline="always", error_model="numpy")
+def _log32_one(x: Any) -> Any:
+    """``log(x)`` for a positive normal float32 ``x``.
+
+    libm's ``logf`` is a call per value; this is branch-free arithmetic, so loops over it become SIMD code
     (8 values per AVX2 instruction). ``x = 2**e * m`` with ``m`` in ``[sqrt(1/2), sqrt(2))``, ``f = m - 1``,
     ``s = f / (2 + f)`` (``|s| < 0.172``) and ``log m = 2 atanh s = 2 (s + s^3/3 + ... + s^11/11)``,
     whose remainder is below 2e-10. Error within 3 ulp of the true logarithm over all positive normal
     float32 (``tests/domain/engine/test_accelerator.py`` checks it against float64 ``np.log``); NumPy's
     float32 ``log`` is within about the same.
     """
-    for t in range(count):
-        ix = work.bits[t]
-        e = (ix - np.int32(_SQRT_HALF_BITS32)) >> np.int32(23)
-        work.mantissa_bits[t] = ix - (e << np.int32(23))
-        work.exponent[t] = np.float32(e)
-    for t in range(count):
-        f = work.mantissa[t] - np.float32(1.0)
-        s = f / (np.float32(2.0) + f)
-        z = s * s
-        r = s * (
-            np.float32(2.0)
+    f = _mantissa32(x) - np.float32(1.0)
+    s = f / (np.float32(2.0) + f)
+    z = s * s
+    r = s * (
+        np.float32(2.0)
+        + z
+        * (
+            np.float32(2.0 / 3.0)
             + z
             * (
-                np.float32(2.0 / 3.0)
-                + z
-                * (
-                    np.float32(2.0 / 5.0)
-                    + z * (np.float32(2.0 / 7.0) + z * (np.float32(2.0 / 9.0) + z * np.float32(2.0 / 11.0)))
-                )
+                np.float32(2.0 / 5.0)
+                + z * (np.float32(2.0 / 7.0) + z * (np.float32(2.0 / 9.0) + z * np.float32(2.0 / 11.0)))
             )
         )
-        e = work.exponent[t]
-        work.logs[t] = e * _LN2_HI + (r + e * _LN2_LO)
+    )
+    e = _exponent32(x)
+    return e * _LN2_HI + (r + e * _LN2_LO)
 
 
 @numba.njit(nogil=True, cache=True, inline="always", error_model="numpy")
-def _dense_entropy(
-    J0: Any, i: int, support: Any, size: int, qo_dense: Any, clip32: Any, work: _Log32Work
-) -> None:
-    """Agent ``i``'s predicted outcomes of every node into ``work.row`` ``(K No,)`` and their
-    ``qo log max(qo, eps)`` into ``work.products``, in float32 over whole rows (SIMD), from the states in
-    ``support[:size]``."""
-    KNo = qo_dense.shape[1]
-    row = work.row
-    for j in range(KNo):
-        row[j] = np.float32(0.0)
-    for t in range(size):
-        s = support[t]
-        x = J0[i, s]
-        for j in range(KNo):
-            row[j] += x * qo_dense[s, j]
-    for j in range(KNo):
-        work.values[j] = max(row[j], clip32)
-    _log32(work, KNo)
-    for j in range(KNo):
-        work.products[j] = row[j] * work.logs[j]
+def _log32(work: _Log32Work, count: int) -> None:
+    """``work.logs[t] = log(work.values[t])`` for ``t < count`` (:func:`_log32_one`, SIMD)."""
+    for t in range(count):
+        work.logs[t] = _log32_one(work.values[t])
 
 
 @numba.njit(nogil=True, cache=True, inline="always", error_model="numpy")
@@ -350,43 +379,43 @@ _EXP_FLOOR = np.float32(-87.0)
 
 
 @numba.njit(nogil=True, cache=True, inline="always", error_model="numpy")
-def _exp32(values: Any, scale_bits: Any, scale: Any, out: Any, count: int) -> None:
-    """``out[t] = exp(values[t])`` for ``t < count`` and float32 ``values <= 0`` (``scale`` is a float32
-    view of the int32 ``scale_bits``).
+def _exp32_one(x: Any) -> Any:
+    """``exp(x)`` for a float32 ``x <= 0``.
 
-    Branch-free for SIMD, as :func:`_log32`: ``x = n ln 2 + r`` with ``|r| <= ln(2) / 2`` and
+    Branch-free for SIMD, as :func:`_log32_one`: ``x = n ln 2 + r`` with ``|r| <= ln(2) / 2`` and
     ``exp(r)`` by its Taylor polynomial to ``r^7 / 7!`` (remainder below 6e-9 relative), times ``2**n``
     built from the exponent bits. Values below -87 give 0 instead of a float32 subnormal (below 1.7e-38):
     only used where the largest value is 0, so the sum they join is at least 1.
     """
-    for t in range(count):
-        below = values[t] < _EXP_FLOOR
-        x = max(values[t], _EXP_FLOOR)
-        k = np.floor(x * _LOG2E + np.float32(0.5))
-        r = (x - k * _LN2_HI) - k * _LN2_LO
-        out[t] = np.float32(1.0) + r * (
-            np.float32(1.0)
+    below = x < _EXP_FLOOR
+    x = max(x, _EXP_FLOOR)
+    k = np.floor(x * _LOG2E + np.float32(0.5))
+    r = (x - k * _LN2_HI) - k * _LN2_LO
+    p = np.float32(1.0) + r * (
+        np.float32(1.0)
+        + r
+        * (
+            np.float32(1.0 / 2.0)
             + r
             * (
-                np.float32(1.0 / 2.0)
+                np.float32(1.0 / 6.0)
                 + r
                 * (
-                    np.float32(1.0 / 6.0)
+                    np.float32(1.0 / 24.0)
                     + r
-                    * (
-                        np.float32(1.0 / 24.0)
-                        + r
-                        * (
-                            np.float32(1.0 / 120.0)
-                            + r * (np.float32(1.0 / 720.0) + r * np.float32(1.0 / 5040.0))
-                        )
-                    )
+                    * (np.float32(1.0 / 120.0) + r * (np.float32(1.0 / 720.0) + r * np.float32(1.0 / 5040.0)))
                 )
             )
         )
-        scale_bits[t] = 0 if below else (np.int32(k) + np.int32(127)) << np.int32(23)
+    )
+    return np.float32(0.0) if below else p * _pow2_32(k)
+
+
+@numba.njit(nogil=True, cache=True, inline="always", error_model="numpy")
+def _exp32(values: Any, out: Any, count: int) -> None:
+    """``out[t] = exp(values[t])`` for ``t < count`` (:func:`_exp32_one`, SIMD)."""
     for t in range(count):
-        out[t] *= scale[t]
+        out[t] = _exp32_one(values[t])
 
 
 @numba.njit(nogil=True, cache=True, inline="always", error_model="numpy")
@@ -423,14 +452,13 @@ def _policy_posterior(
                 q_pi_out[i, p] = neg_efe[p] / total
         return
     shifted = np.empty(n * P, dtype=np.float32)
-    scale_bits = np.empty(n * P, dtype=np.int32)
     exps = np.empty(n * P, dtype=np.float32)
     row = np.empty(P, dtype=np.float64)
     for i in range(n):
         top = _neg_efe_row(util, info, param, gamma, log_E, i, row)
         for p in range(P):
             shifted[i * P + p] = np.float32(row[p] - top)
-    _exp32(shifted, scale_bits, scale_bits.view(np.float32), exps, n * P)
+    _exp32(shifted, exps, n * P)
     for i in range(n):
         total = 0.0
         for p in range(P):

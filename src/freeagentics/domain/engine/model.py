@@ -610,6 +610,16 @@ class CompositeModality:
 #: slower from 6x6 (180) on, and 1.5x slower at 10x10 (500).
 DENSE_MAX_COLUMNS = 128
 
+#: The dense block gives every node a whole number of SIMD vectors (8 float32, one AVX2 register): node
+#: ``k``'s ``No`` outcomes start at column ``k * dense_width(No)`` and the padding columns hold zeros, so
+#: the kernel's per-node sums are vector sums without a remainder loop.
+DENSE_LANES = 8
+
+
+def dense_width(num_obs: int) -> int:
+    """Columns per node in :attr:`SparseComposite.qo_dense`: ``num_obs`` rounded up to :data:`DENSE_LANES`."""
+    return -(-num_obs // DENSE_LANES) * DENSE_LANES
+
 
 @dataclass(frozen=True, eq=False)
 class SparseComposite:
@@ -618,7 +628,8 @@ class SparseComposite:
     ``W``'s predicted-outcome block ``(S, K * No)`` and novelty block (if any) in compressed sparse rows:
     row ``s`` holds ``qo_data[qo_indptr[s]:qo_indptr[s + 1]]`` at columns ``qo_indices[...]`` (zeros
     dropped); when ``K * No <= DENSE_MAX_COLUMNS`` the block is also kept dense in ``qo_dense``
-    ``(S, K * No)`` (else ``(0, 0)``) for the float32 kernel's SIMD pass over whole rows; the ``2 K``
+    ``(S, K * Wd)`` (else ``(0, 0)``), node ``k`` in columns ``k * Wd : k * Wd + No`` and zeros up to
+    ``Wd = dense_width(No)``, for the float32 kernel's SIMD passes over whole rows; the ``2 K``
     utility and ambiguity columns stay dense in ``linear`` ``(S, 2 K)``;
     ``column_entropy[s, k]`` is the entropy ``-Σ_o w log max(w, eps)`` of node ``k``'s predicted outcomes
     from state ``s`` (``w = W[s, k * No : (k + 1) * No]``, computed in float64). A model
@@ -643,8 +654,12 @@ class SparseComposite:
         KNo = K * num_obs
         W = comp.W
         qo_indptr, qo_indices, qo_data = _csr(W[:, :KNo])
-        narrow = KNo <= DENSE_MAX_COLUMNS
-        qo_dense = np.ascontiguousarray(W[:, :KNo]) if narrow else np.zeros((0, 0), dtype=W.dtype)
+        if KNo <= DENSE_MAX_COLUMNS:
+            qo_dense = np.zeros((W.shape[0], K, dense_width(num_obs)), dtype=W.dtype)
+            qo_dense[:, :, :num_obs] = W[:, :KNo].reshape(W.shape[0], K, num_obs)
+            qo_dense = qo_dense.reshape(W.shape[0], -1)
+        else:
+            qo_dense = np.zeros((0, 0), dtype=W.dtype)
         if W.shape[1] > KNo + 2 * K:
             nov_indptr, nov_indices, nov_data = _csr(W[:, KNo + 2 * K :])
         else:
