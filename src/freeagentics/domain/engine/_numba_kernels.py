@@ -265,8 +265,7 @@ def _split32(builder: Any, x: Any) -> tuple[Any, Any]:
     return m, e
 
 
-@intrinsic
-def _mantissa32(typingctx: Any, x: Any) -> Any:
+def _mantissa32_typing(typingctx: Any, x: Any) -> Any:
     """``m`` of :func:`_split32` for a positive normal float32 ``x``."""
     if x != types.float32:
         return None
@@ -277,8 +276,10 @@ def _mantissa32(typingctx: Any, x: Any) -> Any:
     return types.float32(types.float32), codegen
 
 
-@intrinsic
-def _exponent32(typingctx: Any, x: Any) -> Any:
+_mantissa32: Any = intrinsic(_mantissa32_typing)
+
+
+def _exponent32_typing(typingctx: Any, x: Any) -> Any:
     """``e`` of :func:`_split32`, as a float32."""
     if x != types.float32:
         return None
@@ -289,8 +290,10 @@ def _exponent32(typingctx: Any, x: Any) -> Any:
     return types.float32(types.float32), codegen
 
 
-@intrinsic
-def _pow2_32(typingctx: Any, k: Any) -> Any:
+_exponent32: Any = intrinsic(_exponent32_typing)
+
+
+def _pow2_32_typing(typingctx: Any, k: Any) -> Any:
     """``2**k`` for an integral float32 ``k`` in ``[-126, 127]``, built from the exponent bits."""
     if k != types.float32:
         return None
@@ -301,6 +304,9 @@ def _pow2_32(typingctx: Any, k: Any) -> Any:
         return builder.bitcast(builder.shl(biased, ir.Constant(i32, 23)), ir.FloatType())
 
     return types.float32(types.float32), codegen
+
+
+_pow2_32: Any = intrinsic(_pow2_32_typing)
 
 
 @numba.njit(nogil=True, cache=True, inline="always", error_model="numpy")

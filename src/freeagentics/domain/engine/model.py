@@ -654,12 +654,11 @@ class SparseComposite:
         KNo = K * num_obs
         W = comp.W
         qo_indptr, qo_indices, qo_data = _csr(W[:, :KNo])
+        qo_dense = np.zeros((0, 0), dtype=W.dtype)
         if KNo <= DENSE_MAX_COLUMNS:
-            qo_dense = np.zeros((W.shape[0], K, dense_width(num_obs)), dtype=W.dtype)
-            qo_dense[:, :, :num_obs] = W[:, :KNo].reshape(W.shape[0], K, num_obs)
-            qo_dense = qo_dense.reshape(W.shape[0], -1)
-        else:
-            qo_dense = np.zeros((0, 0), dtype=W.dtype)
+            padded = np.zeros((W.shape[0], K, dense_width(num_obs)), dtype=W.dtype)
+            padded[:, :, :num_obs] = W[:, :KNo].reshape(W.shape[0], K, num_obs)
+            qo_dense = padded.reshape(W.shape[0], -1)
         if W.shape[1] > KNo + 2 * K:
             nov_indptr, nov_indices, nov_data = _csr(W[:, KNo + 2 * K :])
         else:
