@@ -239,10 +239,13 @@ def test_beliefs_on_a_single_state_match_the_numpy_path(dtype: str) -> None:
     assert single > n, "the single-state shortcut was not exercised"
 
 
-@pytest.mark.parametrize(("size", "dense"), [(5, True), (8, False)], ids=["5x5-dense", "8x8-sparse"])
+@pytest.mark.parametrize(
+    ("size", "dense"), [(5, True), (10, True), (13, False)], ids=["5x5-dense", "10x10-dense", "13x13-sparse"]
+)
 def test_float32_whole_steps_match_the_numpy_path_on_dense_and_sparse_tables(size: int, dense: bool) -> None:
-    # float32 takes the SIMD paths: whole dense rows where the outcome block is narrow (5x5, policy_len 1:
-    # 125 columns), the sparse entries otherwise (8x8: 320 columns); half the agents carry their own C.
+    # float32 takes the SIMD paths: whole dense rows where the dense block is small enough (5x5 and 10x10,
+    # policy_len 1: 16 and 208 KB), the sparse entries otherwise (13x13: 595 KB); half the agents carry
+    # their own C.
     model = GenerativeModel.from_compiled(
         grid_explorer(size, size, goal=(size - 1, size - 1), observation_noise=0.1, policy_len=1)
     )

@@ -604,11 +604,15 @@ class CompositeModality:
     incidence: FloatArray
 
 
-#: Widest predicted-outcome block (``K * No`` columns) also stored dense for the accelerator's float32
-#: kernel. Up to it, one SIMD pass over a whole row per support state costs less than visiting the non-zero
-#: entries one by one; measured on grid explorers (policy_len 1): dense is faster at 5x5 (125 columns),
-#: slower from 6x6 (180) on, and 1.5x slower at 10x10 (500).
-DENSE_MAX_COLUMNS = 128
+#: When the accelerator's float32 kernel also gets the predicted-outcome block dense (``qo_dense``): the
+#: dense copy is at most ``DENSE_MAX_BYTES`` and its rows are at most ``DENSE_MAX_SPARSITY`` times wider than
+#: their non-zero entries. Then one SIMD pass over whole rows per belief entry costs less than visiting the
+#: non-zero entries one by one. Measured on grid explorers (replayed benchmark steps, one thread): dense is
+#: faster at 5x5, 6x6, 8x8 and 10x10 with policy_len 1 (16-208 KB, rows 8-23 times their non-zeros; 10x10
+#: by 30 %) and 5x5 with policy_len 3 (214 KB, 8 times), slower at 10x10 with policy_len 3 (2.8 MB, 23
+#: times), 15x15 (1.0 MB, 49 times) and 20x20 (1.6 MB, 83 times) with policy_len 1.
+DENSE_MAX_BYTES = 512 * 1024
+DENSE_MAX_SPARSITY = 32
 
 #: The dense block gives every node a whole number of SIMD vectors (8 float32, one AVX2 register): node
 #: ``k``'s ``No`` outcomes start at column ``k * dense_width(No)`` and the padding columns hold zeros, so
@@ -627,8 +631,9 @@ class SparseComposite:
 
     ``W``'s predicted-outcome block ``(S, K * No)`` and novelty block (if any) in compressed sparse rows:
     row ``s`` holds ``qo_data[qo_indptr[s]:qo_indptr[s + 1]]`` at columns ``qo_indices[...]`` (zeros
-    dropped); when ``K * No <= DENSE_MAX_COLUMNS`` the block is also kept dense in ``qo_dense``
-    ``(S, K * Wd)`` (else ``(0, 0)``), node ``k`` in columns ``k * Wd : k * Wd + No`` and zeros up to
+    dropped); within :data:`DENSE_MAX_BYTES` and :data:`DENSE_MAX_SPARSITY` the block is also kept dense
+    in ``qo_dense`` ``(S, K * Wd)`` (else ``(0, 0)``), node ``k`` in columns ``k * Wd : k * Wd + No`` and
+    zeros up to
     ``Wd = dense_width(No)``, for the float32 kernel's SIMD passes over whole rows; the ``2 K``
     utility and ambiguity columns stay dense in ``linear`` ``(S, 2 K)``;
     ``column_entropy[s, k]`` is the entropy ``-Σ_o w log max(w, eps)`` of node ``k``'s predicted outcomes
@@ -655,7 +660,10 @@ class SparseComposite:
         W = comp.W
         qo_indptr, qo_indices, qo_data = _csr(W[:, :KNo])
         qo_dense = np.zeros((0, 0), dtype=W.dtype)
-        if KNo <= DENSE_MAX_COLUMNS:
+        dense_columns = K * dense_width(num_obs)
+        dense_bytes = W.shape[0] * dense_columns * W.dtype.itemsize
+        nonzeros_per_row = max(len(qo_data) / W.shape[0], 1.0)
+        if dense_bytes <= DENSE_MAX_BYTES and dense_columns <= DENSE_MAX_SPARSITY * nonzeros_per_row:
             padded = np.zeros((W.shape[0], K, dense_width(num_obs)), dtype=W.dtype)
             padded[:, :, :num_obs] = W[:, :KNo].reshape(W.shape[0], K, num_obs)
             qo_dense = padded.reshape(W.shape[0], -1)
