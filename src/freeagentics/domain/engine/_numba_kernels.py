@@ -67,7 +67,8 @@ def composite_efe(
 
     ``J0`` ``(n, S)``: current joint beliefs over the modality's factors. The table arrays (including
     ``column_entropy``, used for agents whose belief sits on a single state, and ``qo_dense``, the
-    predicted-outcome block stored dense when it is narrow) are those of :class:`~.model.SparseComposite`
+    predicted-outcome block also stored dense, nodes padded to whole vectors, where that pays) are those of
+    :class:`~.model.SparseComposite`
     (``K = num_nodes`` trie nodes, ``No = num_obs`` outcomes, ``policy_nodes`` ``(P, L)``). ``C_agent``
     ``(n, No)`` per-agent log-preferences, used when ``use_agent_C`` (else the table's utility columns).
     Adds to ``(n, P)`` arrays: ``util_out`` (``qo · C``), ``info_out`` (``H[qo] - E[H[A]]``), ``param_out``
@@ -75,16 +76,16 @@ def composite_efe(
     would cost reference counting.
 
     Three ways to the same values, chosen per agent: a belief on a single state reads the column
-    entropies; in float32 with a dense table (``K No`` small), whole rows are added and ``x log x`` is
-    taken over the row with SIMD; otherwise only the non-zero entries are visited.
+    entropies; in float32 with a dense table, whole rows are added and each node's ``qo log qo`` is summed
+    in one SIMD loop; otherwise only the non-zero entries are visited.
     """
     n, S = J0.shape
     K = num_nodes
     KNo = K * num_obs
     novelty = len(nov_indptr) > 1
-    Wd = (num_obs + 7) // 8 * 8  # model.dense_width
-    KWd = K * Wd
-    dense = log32 and not novelty and qo_dense.shape[0] == S and qo_dense.shape[1] == KWd
+    KWd = qo_dense.shape[1]
+    Wd = KWd // K  # columns per node, No rounded up to whole SIMD vectors (model.dense_width)
+    dense = log32 and not novelty and qo_dense.shape[0] == S and Wd >= num_obs
     row = np.empty(KWd if dense else 0, dtype=np.float32)
     acc = np.zeros(KNo, dtype=np.float64)
     nov_acc = np.zeros(KNo, dtype=np.float64)
