@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import numpy as np
@@ -147,19 +148,32 @@ def test_restored_runtime_continues_exactly_like_the_original() -> None:
     restored_runtime = AgentRuntime()
     agents = [RestoredAgent(a, bp, running=a not in ids[:2]) for a, bp in zip(ids, blueprints, strict=True)]
     restored_runtime.restore_world(world, small_spec(7, 7), 3, agents, payload)
-    # Deterministic agents depend only on beliefs, learned counts and the world, all held exactly (the
-    # random stream of stochastic selection is not part of a checkpoint).
-    for _ in range(3):
+    # Beliefs, learned counts, the world and every population's random stream (stochastic selection) are
+    # held exactly, so stochastic agents draw the same actions as in the uninterrupted run.
+    for _ in range(5):
         runtime.tick()
         restored_runtime.tick()
     original, again = runtime.view(world), restored_runtime.view(world)
     assert original is not None
     assert again is not None
-    deterministic = ids[4:7]
-    for agent in deterministic:
+    for agent in ids[2:]:
         left, right = agent_snapshot(original, agent), agent_snapshot(again, agent)
-        assert left["ticks"] == right["ticks"] == 10
-        assert left["position"] == right["position"]
+        assert left["ticks"] == right["ticks"] == 12
+        assert_same_agent(left, right)
+
+
+def test_a_checkpoint_without_random_streams_still_restores_and_runs() -> None:
+    runtime, world, ids, blueprints = _ticked_runtime()
+    arrays = dict(unpack_arrays(_checkpoint(runtime, world)))
+    meta = json.loads(arrays["meta"].tobytes())
+    assert all("rng" in population for population in meta["populations"])
+    for population in meta["populations"]:
+        del population["rng"]
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    restored_runtime = AgentRuntime()
+    agents = [RestoredAgent(a, bp, running=True) for a, bp in zip(ids, blueprints, strict=True)]
+    assert restored_runtime.restore_world(world, small_spec(7, 7), 3, agents, pack_arrays(arrays)) == len(ids)
+    assert restored_runtime.tick().agent_steps == len(ids)
 
 
 def test_restore_drops_agents_deleted_since_and_frees_their_slots() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import queue
 import threading
 import time
@@ -30,6 +31,8 @@ from freeagentics.services.runtime.array_pack import is_packed, pack_arrays, unp
 from freeagentics.services.runtime.catalog import AgentBlueprint
 from freeagentics.services.runtime.pools import InstrumentedPool
 from freeagentics.services.runtime.world_runtime import PopulationFailure, WorldRuntime, WorldView
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -274,7 +277,7 @@ def encode_checkpoint(world_snapshot: Mapping[str, Any], view: WorldView) -> mem
     arrays: dict[str, np.ndarray] = {}
     populations = []
     for index, population in enumerate(view.populations):
-        populations.append({"key": population.key})
+        populations.append({"key": population.key, "rng": plain(population.rng_state)})
         arrays[f"p{index}/agent_ids"] = population.agent_id_bytes
         arrays[f"p{index}/slots"] = population.slots
         arrays[f"p{index}/ticks"] = population.ticks
@@ -300,6 +303,8 @@ class DecodedCheckpoint:
     slot_of: dict[uuid.UUID, int]
     location: dict[uuid.UUID, tuple[int, int]]
     arrays: dict[str, np.ndarray]
+    #: Each population's random stream by population key (absent in checkpoints written before it was kept).
+    rng_states: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def agent_arrays(self, agent_id: uuid.UUID) -> dict[str, np.ndarray] | None:
         """One agent's saved rows by name (``qs.0``, ``q_pi``, ``ticks``, ...)."""
@@ -315,9 +320,17 @@ class DecodedCheckpoint:
         return out
 
     def apply(self, runtime: WorldRuntime) -> int:
-        """Write saved rows into the rebuilt populations of ``runtime``; returns the agents restored."""
+        """Write saved rows and random streams into the rebuilt populations of ``runtime``; returns the
+        agents restored."""
         restored = 0
         for population in runtime.populations.values():
+            rng_state = self.rng_states.get(population.key)
+            if rng_state is not None:
+                try:
+                    population.rng.bit_generator.state = rng_state
+                except (TypeError, ValueError, KeyError):
+                    # another kind of generator wrote it: the population keeps its fresh seeded stream
+                    logger.warning("checkpoint_rng_state_ignored", extra={"population": population.key})
             by_saved: dict[int, tuple[list[int], list[int]]] = {}
             for row, agent_id in enumerate(population.agent_ids):
                 found = self.location.get(agent_id)
@@ -371,4 +384,5 @@ def decode_checkpoint(payload: bytes | memoryview) -> DecodedCheckpoint:
         for row, agent_id in enumerate(ids):
             slot_of[agent_id] = int(slots[row])
             location[agent_id] = (index, row)
-    return DecodedCheckpoint(int(meta["tick"]), world_snapshot, slot_of, location, arrays)
+    rng_states = {p["key"]: p["rng"] for p in meta["populations"] if isinstance(p.get("rng"), dict)}
+    return DecodedCheckpoint(int(meta["tick"]), world_snapshot, slot_of, location, arrays, rng_states)
