@@ -20,6 +20,7 @@ exceeds ``threshold`` (together at most one machine epsilon of mass, see
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numba
@@ -266,48 +267,36 @@ def _split32(builder: Any, x: Any) -> tuple[Any, Any]:
     return m, e
 
 
-def _mantissa32_typing(typingctx: Any, x: Any) -> Any:
-    """``m`` of :func:`_split32` for a positive normal float32 ``x``."""
-    if x != types.float32:
-        return None
+def _float32_intrinsic(name: str, build: Callable[[Any, Any], Any]) -> Any:
+    """A Numba intrinsic ``float32 -> float32`` whose LLVM IR ``build(builder, x)`` emits."""
 
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        return _split32(builder, args[0])[0]
+    def typing(typingctx: Any, x: Any) -> Any:
+        if x != types.float32:
+            return None
 
-    return types.float32(types.float32), codegen
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            return build(builder, args[0])
 
+        return types.float32(types.float32), codegen
 
-_mantissa32: Any = intrinsic(_mantissa32_typing)
-
-
-def _exponent32_typing(typingctx: Any, x: Any) -> Any:
-    """``e`` of :func:`_split32`, as a float32."""
-    if x != types.float32:
-        return None
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        return builder.sitofp(_split32(builder, args[0])[1], ir.FloatType())
-
-    return types.float32(types.float32), codegen
+    typing.__name__ = typing.__qualname__ = name
+    return intrinsic(typing)
 
 
-_exponent32: Any = intrinsic(_exponent32_typing)
+def _pow2_ir(builder: Any, k: Any) -> Any:
+    i32 = ir.IntType(32)
+    biased = builder.add(builder.fptosi(k, i32), ir.Constant(i32, 127))
+    return builder.bitcast(builder.shl(biased, ir.Constant(i32, 23)), ir.FloatType())
 
 
-def _pow2_32_typing(typingctx: Any, k: Any) -> Any:
-    """``2**k`` for an integral float32 ``k`` in ``[-126, 127]``, built from the exponent bits."""
-    if k != types.float32:
-        return None
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        i32 = ir.IntType(32)
-        biased = builder.add(builder.fptosi(args[0], i32), ir.Constant(i32, 127))
-        return builder.bitcast(builder.shl(biased, ir.Constant(i32, 23)), ir.FloatType())
-
-    return types.float32(types.float32), codegen
-
-
-_pow2_32: Any = intrinsic(_pow2_32_typing)
+#: ``m`` of :func:`_split32` for a positive normal float32.
+_mantissa32 = _float32_intrinsic("_mantissa32", lambda builder, x: _split32(builder, x)[0])
+#: ``e`` of :func:`_split32`, as a float32.
+_exponent32 = _float32_intrinsic(
+    "_exponent32", lambda builder, x: builder.sitofp(_split32(builder, x)[1], ir.FloatType())
+)
+#: ``2**k`` for an integral float32 ``k`` in ``[-126, 127]``, built from the exponent bits.
+_pow2_32 = _float32_intrinsic("_pow2_32", _pow2_ir)
 
 
 @numba.njit(nogil=True, cache=True, inline="always", error_model="numpy")
