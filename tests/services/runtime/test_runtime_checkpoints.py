@@ -142,11 +142,14 @@ def test_a_checkpoint_written_in_an_older_layout_still_restores_exactly(older) -
         assert_same_agent(before[agent], agent_snapshot(after_view, agent))
 
 
-def test_restored_runtime_continues_exactly_like_the_original() -> None:
+@pytest.mark.parametrize("listed", ["in-creation-order", "reversed"])
+def test_restored_runtime_continues_exactly_like_the_original(listed: str) -> None:
     runtime, world, ids, blueprints = _ticked_runtime()
     payload = _checkpoint(runtime, world)
     restored_runtime = AgentRuntime()
     agents = [RestoredAgent(a, bp, running=a not in ids[:2]) for a, bp in zip(ids, blueprints, strict=True)]
+    if listed == "reversed":  # the database may list them in another order than they joined
+        agents.reverse()
     restored_runtime.restore_world(world, small_spec(7, 7), 3, agents, payload)
     # Beliefs, learned counts, the world and every population's random stream (stochastic selection) are
     # held exactly, so stochastic agents draw the same actions as in the uninterrupted run.
@@ -160,6 +163,19 @@ def test_restored_runtime_continues_exactly_like_the_original() -> None:
         left, right = agent_snapshot(original, agent), agent_snapshot(again, agent)
         assert left["ticks"] == right["ticks"] == 12
         assert_same_agent(left, right)
+
+
+def test_a_damaged_random_stream_is_ignored_and_the_agents_still_restore() -> None:
+    runtime, world, ids, blueprints = _ticked_runtime()
+    arrays = dict(unpack_arrays(_checkpoint(runtime, world)))
+    meta = json.loads(arrays["meta"].tobytes())
+    meta["populations"][0]["rng"]["state"]["state"] = -1
+    meta["populations"][-1]["rng"] = {"bit_generator": "MT19937", "state": {}}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    restored_runtime = AgentRuntime()
+    agents = [RestoredAgent(a, bp, running=True) for a, bp in zip(ids, blueprints, strict=True)]
+    assert restored_runtime.restore_world(world, small_spec(7, 7), 3, agents, pack_arrays(arrays)) == len(ids)
+    assert restored_runtime.tick().agent_steps == len(ids)
 
 
 def test_a_checkpoint_without_random_streams_still_restores_and_runs() -> None:

@@ -33,8 +33,9 @@ from numba.extending import intrinsic
 _TIE_EPS = 64
 
 #: LLVM may reorder float sums (``reassoc``, so that reductions become SIMD) and fuse multiply-adds
-#: (``contract``); no flag assumes away NaN, infinities or signed zeros. Results move by rounding only, and
-#: stay deterministic: they depend on the compiled code, not on the data or the thread count.
+#: (``contract``); no flag assumes away NaN, infinities or signed zeros. Results move by rounding only and
+#: stay deterministic on one machine: they depend on the compiled code (and so on the CPU it was compiled
+#: for: vector width, FMA), never on the thread count.
 _FAST_SUMS = {"reassoc", "contract"}
 
 

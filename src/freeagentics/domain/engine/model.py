@@ -631,10 +631,10 @@ class SparseComposite:
 
     ``W``'s predicted-outcome block ``(S, K * No)`` and novelty block (if any) in compressed sparse rows:
     row ``s`` holds ``qo_data[qo_indptr[s]:qo_indptr[s + 1]]`` at columns ``qo_indices[...]`` (zeros
-    dropped); within :data:`DENSE_MAX_BYTES` and :data:`DENSE_MAX_SPARSITY` the block is also kept dense
-    in ``qo_dense`` ``(S, K * Wd)`` (else ``(0, 0)``), node ``k`` in columns ``k * Wd : k * Wd + No`` and
-    zeros up to
-    ``Wd = dense_width(No)``, for the float32 kernel's SIMD passes over whole rows; the ``2 K``
+    dropped); in float32, within :data:`DENSE_MAX_BYTES` and :data:`DENSE_MAX_SPARSITY`, the block is also
+    kept dense in ``qo_dense`` ``(S, K * Wd)`` (else ``(0, 0)``), node ``k`` in columns
+    ``k * Wd : k * Wd + No`` and zeros up to ``Wd = dense_width(No)``, for the float32 kernel's SIMD passes
+    over whole rows; the ``2 K``
     utility and ambiguity columns stay dense in ``linear`` ``(S, 2 K)``;
     ``column_entropy[s, k]`` is the entropy ``-Σ_o w log max(w, eps)`` of node ``k``'s predicted outcomes
     from state ``s`` (``w = W[s, k * No : (k + 1) * No]``, computed in float64). A model
@@ -663,7 +663,12 @@ class SparseComposite:
         dense_columns = K * dense_width(num_obs)
         dense_bytes = W.shape[0] * dense_columns * W.dtype.itemsize
         nonzeros_per_row = max(len(qo_data) / W.shape[0], 1.0)
-        if dense_bytes <= DENSE_MAX_BYTES and dense_columns <= DENSE_MAX_SPARSITY * nonzeros_per_row:
+        # only the float32 kernel takes the dense rows (float64 keeps libm logarithms on the sparse entries)
+        if (
+            W.dtype == np.float32
+            and dense_bytes <= DENSE_MAX_BYTES
+            and dense_columns <= DENSE_MAX_SPARSITY * nonzeros_per_row
+        ):
             padded = np.zeros((W.shape[0], K, dense_width(num_obs)), dtype=W.dtype)
             padded[:, :, :num_obs] = W[:, :KNo].reshape(W.shape[0], K, num_obs)
             qo_dense = padded.reshape(W.shape[0], -1)

@@ -254,7 +254,11 @@ class AgentRuntime:
             stale_slots = [slot for agent_id, slot in saved.slot_of.items() if agent_id not in wanted]
             if stale_slots:
                 runtime.world.remove_agents(np.asarray(stale_slots, dtype=np.int64))
-            known = [a for a in agents if a.agent_id in saved.slot_of]
+            # Rows in the checkpoint's order, whatever order the caller lists the agents in: a population
+            # draws its random stream row by row, so the restored stream must meet the same agents.
+            known = sorted(
+                (a for a in agents if a.agent_id in saved.slot_of), key=lambda a: saved.location[a.agent_id]
+            )
             if known:
                 runtime.attach_agents(
                     [a.agent_id for a in known],
@@ -328,8 +332,9 @@ class DecodedCheckpoint:
             if rng_state is not None:
                 try:
                     population.rng.bit_generator.state = rng_state
-                except (TypeError, ValueError, KeyError):
-                    # another kind of generator wrote it: the population keeps its fresh seeded stream
+                except (TypeError, ValueError, KeyError, OverflowError):
+                    # damaged, or another kind of generator wrote it: the population keeps its fresh
+                    # seeded stream and every restored agent keeps its state
                     logger.warning("checkpoint_rng_state_ignored", extra={"population": population.key})
             by_saved: dict[int, tuple[list[int], list[int]]] = {}
             for row, agent_id in enumerate(population.agent_ids):
