@@ -41,3 +41,14 @@ def wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], timeout_
             pass
         time.sleep(0.1)
     raise AssertionError("server did not become healthy in time")
+
+
+def wait_for_log_text(path: Path, text: str, timeout_s: float = 10.0) -> str:
+    """The file's text once it contains ``text`` (or at the deadline): a server writes its access line after
+    the response has gone out, so a client that got the response may read the log first."""
+    deadline = time.monotonic() + timeout_s
+    content = path.read_text() if path.exists() else ""
+    while text not in content and time.monotonic() < deadline:
+        time.sleep(0.05)
+        content = path.read_text() if path.exists() else ""
+    return content

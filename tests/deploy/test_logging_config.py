@@ -22,6 +22,7 @@ import pytest
 import yaml
 from tests.conftest import missing_service
 from tests.e2e.test_server_process import ServerProcess, start_server
+from tests.server_support import wait_for_log_text
 
 from freeagentics.infra.logging import JsonFormatter, request_id_var
 
@@ -83,6 +84,7 @@ def test_forced_rotation_against_a_running_server_keeps_every_line(
     server: ServerProcess, tmp_path: Path
 ) -> None:
     httpx.get(f"{server.base_url}/health/live", headers={"X-Request-ID": "before-rotation"})
+    assert "before-rotation" in wait_for_log_text(server.log_dir / "access.log", "before-rotation")
     conf = tmp_path / "freeagentics-logrotate"
     # The postrotate command is the only substitution: no systemd here, so signal the process directly.
     conf.write_text(render_logrotate(server.log_dir, f"kill -HUP {server.process.pid}"))
@@ -95,7 +97,7 @@ def test_forced_rotation_against_a_running_server_keeps_every_line(
     assert "before-rotation" in rotated[0].read_text()
     httpx.get(f"{server.base_url}/health/live", headers={"X-Request-ID": "after-rotation"})
     current = server.log_dir / "access.log"
-    assert "after-rotation" in current.read_text()
+    assert "after-rotation" in wait_for_log_text(current, "after-rotation")
     assert "after-rotation" not in rotated[0].read_text()
     assert oct(current.stat().st_mode & 0o777) == "0o640"
 

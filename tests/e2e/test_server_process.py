@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.conftest import free_port
-from tests.server_support import embedded_server_env, wait_until_healthy
+from tests.server_support import embedded_server_env, wait_for_log_text, wait_until_healthy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -104,7 +104,7 @@ def test_sighup_reopens_log_files_moved_by_logrotate(server: ServerProcess) -> N
         httpx.get(f"{server.base_url}/health/live")
         time.sleep(0.1)
     httpx.get(f"{server.base_url}/health/live", headers={"X-Request-ID": "after-rotation"})
-    assert "after-rotation" in access_log.read_text()
+    assert "after-rotation" in wait_for_log_text(access_log, "after-rotation")
     assert "after-rotation" not in rotated.read_text()
 
 
