@@ -165,26 +165,23 @@ def test_restored_runtime_continues_exactly_like_the_original(listed: str) -> No
         assert_same_agent(left, right)
 
 
-def test_a_damaged_random_stream_is_ignored_and_the_agents_still_restore() -> None:
-    runtime, world, ids, blueprints = _ticked_runtime()
-    arrays = dict(unpack_arrays(_checkpoint(runtime, world)))
-    meta = json.loads(arrays["meta"].tobytes())
+def _damage_streams(meta: dict) -> None:
     meta["populations"][0]["rng"]["state"]["state"] = -1
     meta["populations"][-1]["rng"] = {"bit_generator": "MT19937", "state": {}}
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    restored_runtime = AgentRuntime()
-    agents = [RestoredAgent(a, bp, running=True) for a, bp in zip(ids, blueprints, strict=True)]
-    assert restored_runtime.restore_world(world, small_spec(7, 7), 3, agents, pack_arrays(arrays)) == len(ids)
-    assert restored_runtime.tick().agent_steps == len(ids)
 
 
-def test_a_checkpoint_without_random_streams_still_restores_and_runs() -> None:
-    runtime, world, ids, blueprints = _ticked_runtime()
-    arrays = dict(unpack_arrays(_checkpoint(runtime, world)))
-    meta = json.loads(arrays["meta"].tobytes())
+def _drop_streams(meta: dict) -> None:
     assert all("rng" in population for population in meta["populations"])
     for population in meta["populations"]:
         del population["rng"]
+
+
+@pytest.mark.parametrize("edit", [_damage_streams, _drop_streams], ids=["damaged", "absent"])
+def test_a_checkpoint_with_damaged_or_absent_random_streams_still_restores_and_runs(edit) -> None:
+    runtime, world, ids, blueprints = _ticked_runtime()
+    arrays = dict(unpack_arrays(_checkpoint(runtime, world)))
+    meta = json.loads(arrays["meta"].tobytes())
+    edit(meta)
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     restored_runtime = AgentRuntime()
     agents = [RestoredAgent(a, bp, running=True) for a, bp in zip(ids, blueprints, strict=True)]

@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CHECKPOINT_FORMAT = "freeagentics.world_checkpoint/2"
+#: Key of :meth:`AgentRuntime.capture`'s snapshot holding each population's random stream by population key.
+POPULATION_RNG = "population_rng"
 #: Still read: agent ids and per-agent world state as JSON lists (written before the arrays of format 2).
 CHECKPOINT_FORMAT_V1 = "freeagentics.world_checkpoint/1"
 
@@ -225,10 +227,16 @@ class AgentRuntime:
     # ------------------------------------------------------------------ checkpoints
 
     def capture(self, world_id: uuid.UUID) -> tuple[dict[str, Any], WorldView]:
-        """Tick thread: the world's snapshot (mutable state, copied now) and its current immutable view."""
+        """Tick thread: the world's snapshot (mutable state, copied now, with each population's random
+        stream under ``POPULATION_RNG``) and its current immutable view."""
         world = self._world(world_id)
         # The spec is stored with the world row; leaving it out keeps frequent checkpoints small.
-        return world.world.snapshot(include_spec=False, agents_as_arrays=True), world.view()
+        snapshot = world.world.snapshot(include_spec=False, agents_as_arrays=True)
+        # Only here, not in every tick's view: a restored world must draw what the uninterrupted one would.
+        snapshot[POPULATION_RNG] = {
+            key: population.rng.bit_generator.state for key, population in world.populations.items()
+        }
+        return snapshot, world.view()
 
     def restore_world(
         self,
@@ -279,9 +287,11 @@ class AgentRuntime:
 def encode_checkpoint(world_snapshot: Mapping[str, Any], view: WorldView) -> memoryview:
     """Serialise a world snapshot and every agent's state (:mod:`.array_pack`; exact, no pickling)."""
     arrays: dict[str, np.ndarray] = {}
+    world_rest = dict(world_snapshot)
+    rng_states = world_rest.pop(POPULATION_RNG, {})
     populations = []
     for index, population in enumerate(view.populations):
-        populations.append({"key": population.key, "rng": plain(population.rng_state)})
+        populations.append({"key": population.key, "rng": plain(rng_states.get(population.key))})
         arrays[f"p{index}/agent_ids"] = population.agent_id_bytes
         arrays[f"p{index}/slots"] = population.slots
         arrays[f"p{index}/ticks"] = population.ticks
@@ -292,7 +302,6 @@ def encode_checkpoint(world_snapshot: Mapping[str, Any], view: WorldView) -> mem
     meta = {"format": CHECKPOINT_FORMAT, "tick": view.tick, "populations": populations}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     # Per-agent world state goes in as arrays; the rest of the snapshot (a few numbers) as JSON.
-    world_rest = dict(world_snapshot)
     world_agents = dict(world_rest.pop("agents", {}))
     for name, values in world_agents.items():
         arrays[f"world_agents/{name}"] = np.asarray(values)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -55,10 +54,6 @@ class PopulationView:
     state: PopulationState
     capabilities: tuple[dict[str, float], ...]
     names: ModelNames
-    #: The population's random stream (stochastic action selection) after this tick, as
-    #: ``numpy.random.Generator.bit_generator.state`` gives it: checkpoints carry it, so that a restored
-    #: world draws what the uninterrupted one would have.
-    rng_state: dict[str, Any]
 
 
 class Population:
@@ -230,5 +225,4 @@ class Population:
             state=self.state,
             capabilities=tuple(self.capabilities),
             names=self.names,
-            rng_state=dict(self.rng.bit_generator.state),
         )
